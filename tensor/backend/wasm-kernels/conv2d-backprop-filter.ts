@@ -1,0 +1,71 @@
+import * as tf from '@tensorflow/tfjs';
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import { asTensor, composed, padOrCrop, WASM } from './compose';
+
+interface Attrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  filterShape: [number, number, number, number];
+}
+
+/**
+ * dW[i,j,c,o] = Σ_{n,y,x} xPadded[n, y·sh + i, x·sw + j, c] · dy[n,y,x,o], computed as one matrix product:
+ * the input is put channels-first once, the kh·kw shifted (strided) windows are sliced out and stacked into
+ * patches [kh·kw·ci, n·oh·ow], and patches × dy[n·oh·ow, co] runs on XNNPACK's MatMul with no transpose flag.
+ */
+export function conv2dBackpropFilter(xInfo: TensorInfo, dyInfo: TensorInfo, attrs: Attrs): tf.Tensor4D {
+  return tf.tidy(() => {
+    let x = asTensor<tf.Rank.R4>(xInfo);
+    let dy = asTensor<tf.Rank.R4>(dyInfo);
+    if (attrs.dataFormat === 'NCHW') {
+      x = tf.transpose(x, [0, 2, 3, 1]);
+      dy = tf.transpose(dy, [0, 2, 3, 1]);
+    }
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape,
+      attrs.filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
+    const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
+    const { top, left } = info.padInfo;
+    const needH = (oh - 1) * sh + kh;
+    const needW = (ow - 1) * sw + kw;
+    let xp: tf.Tensor = padOrCrop(x, 1, top, needH - h - top);
+    xp = padOrCrop(xp, 2, left, needW - w - left);
+    // Channels first, so each window slice flattens to [ci, n·oh·ow] rows of the patch matrix.
+    const xt = ci === 1 ? tf.reshape(xp, [1, n, needH, needW]) : tf.transpose(xp, [3, 0, 1, 2]);
+    const rows: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const window =
+          sh === 1 && sw === 1
+            ? tf.slice(xt, [0, 0, i, j], [ci, n, oh, ow])
+            : tf.stridedSlice(xt, [0, 0, i, j], [ci, n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1], [1, 1, sh, sw]);
+        rows.push(tf.reshape(window, [ci, n * oh * ow]));
+      }
+    }
+    const patches = rows.length === 1 ? rows[0] : tf.concat(rows, 0);
+    const dw = tf.matMul(patches as tf.Tensor2D, tf.reshape(dy, [n * oh * ow, co]) as tf.Tensor2D);
+    return tf.reshape(dw, [kh, kw, ci, co]) as tf.Tensor4D;
+  });
+}
+
+const kernelFunc = (({ inputs, attrs }) =>
+  composed(() =>
+    conv2dBackpropFilter(inputs.x as TensorInfo, inputs.dy as TensorInfo, attrs as unknown as Attrs),
+  )) as KernelFunc;
+
+/** Conv2DBackpropFilter is missing from tfjs-backend-wasm 4.22; this composes it from XNNPACK-backed ops. */
+export const conv2dBackpropFilterConfig: KernelConfig = {
+  kernelName: tf.Conv2DBackpropFilter,
+  backendName: WASM,
+  kernelFunc,
+};

@@ -1,0 +1,44 @@
+import * as tf from '@tensorflow/tfjs';
+import type { KernelConfig } from '@tensorflow/tfjs';
+import { WASM } from './compose';
+import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
+import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
+import { batchMatMulConfig, fusedMatMulConfig } from './mat-mul';
+import { maxPoolGradConfig } from './max-pool-grad';
+
+export { conv2dBackpropFilter } from './conv2d-backprop-filter';
+export { conv2dBackpropInput } from './conv2d-backprop-input';
+export { maxPoolGrad2x2 } from './max-pool-grad';
+
+/** Kernel names this module adds to or replaces on the wasm backend. */
+export const WASM_TRAINING_KERNELS = [
+  tf.Conv2DBackpropFilter,
+  tf.Conv2DBackpropInput,
+  tf.MaxPoolGrad,
+  tf.BatchMatMul,
+  tf._FusedMatMul,
+] as const;
+
+let registered = false;
+
+/**
+ * Registers the training kernels on the wasm backend: adds Conv2DBackpropFilter and replaces the scalar
+ * Conv2DBackpropInput, MaxPoolGrad and transposed MatMul paths with compositions of XNNPACK-backed kernels.
+ * Needs `@tensorflow/tfjs-backend-wasm` imported (its kernels registered); idempotent. Wrapped originals keep
+ * their setupFunc, so registering before or after the backend initialises both work.
+ */
+export function registerWasmTrainingKernels(): void {
+  if (registered) return;
+  const configs: KernelConfig[] = [
+    conv2dBackpropFilterConfig,
+    conv2dBackpropInputConfig,
+    maxPoolGradConfig(),
+    batchMatMulConfig(),
+    fusedMatMulConfig(),
+  ];
+  for (const config of configs) {
+    if (tf.getKernel(config.kernelName, WASM) != null) tf.unregisterKernel(config.kernelName, WASM);
+    tf.registerKernel(config);
+  }
+  registered = true;
+}
