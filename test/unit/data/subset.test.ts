@@ -10,7 +10,7 @@ import {
 } from '../../../tensor/data';
 import type { ImageDataset } from '../../../tensor/data';
 
-/** 50 images of 2×2×1 whose pixels all equal the index; labels skewed: class c has 5 + c… capped to 50 total. */
+/** 50 images of 2×2×1 whose pixels all equal the index; skewed classes of 20, 15, 10 and 5 images. */
 function toy(): ImageDataset {
   const labels = Int32Array.from({ length: 50 }, (_, i) => (i < 20 ? 0 : i < 35 ? 1 : i < 45 ? 2 : 3));
   const pixels = Uint8Array.from({ length: 200 }, (_, k) => Math.floor(k / 4));
