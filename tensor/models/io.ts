@@ -1,0 +1,198 @@
+import * as tf from '@tensorflow/tfjs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+
+/** The files of a saved model by name: `model.json` and the weight files its manifest lists (`weights.bin`). */
+export type ModelFiles = Record<string, Uint8Array>;
+
+export const MODEL_JSON = 'model.json';
+export const WEIGHTS_BIN = 'weights.bin';
+
+/** A saved model that cannot be read back; `file` names the offending file (a path or a name in a byte map). */
+export class ModelFileError extends Error {
+  override readonly name = 'ModelFileError';
+  constructor(
+    readonly file: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: ${message}`, options);
+  }
+}
+
+const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 };
+
+/** Bytes a manifest entry occupies in the weight data, or undefined for strings (variable length). */
+function entryBytes(spec: tf.io.WeightsManifestEntry): number | undefined {
+  const dtype = spec.quantization?.dtype ?? spec.dtype;
+  if (dtype === 'string') return undefined;
+  const size = BYTES[dtype];
+  if (size === undefined) return undefined;
+  return spec.shape.reduce((a, b) => a * b, 1) * size;
+}
+
+/**
+ * Serialises `model` to the TensorFlow.js layers format exactly as tfjs-node's `file://` handler writes it:
+ * `model.json` (topology + one manifest group whose path is `weights.bin`) and `weights.bin` (all weights,
+ * concatenated). Needs no tfjs-node. The model is not changed; the caller keeps owning it.
+ */
+export async function saveModelToBytes(model: tf.LayersModel): Promise<ModelFiles> {
+  let files: ModelFiles | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      if (artifacts.modelTopology instanceof ArrayBuffer) throw new Error('binary model topology is not supported');
+      const modelJson: tf.io.ModelJSON = {
+        modelTopology: artifacts.modelTopology as object,
+        weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
+        format: artifacts.format,
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy,
+      };
+      if (artifacts.trainingConfig != null) modelJson.trainingConfig = artifacts.trainingConfig;
+      if (artifacts.signature != null) modelJson.signature = artifacts.signature;
+      if (artifacts.userDefinedMetadata != null) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
+      const data = artifacts.weightData;
+      const weights =
+        data === undefined
+          ? new ArrayBuffer(0)
+          : Array.isArray(data)
+            ? tf.io.CompositeArrayBuffer.join(data)
+            : (data as ArrayBuffer);
+      files = {
+        [MODEL_JSON]: new TextEncoder().encode(JSON.stringify(modelJson)),
+        [WEIGHTS_BIN]: new Uint8Array(weights),
+      };
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    }),
+  );
+  if (!files) throw new Error('model.save did not call the save handler');
+  return files;
+}
+
+function parseModelJson(bytes: Uint8Array | undefined, where: string): tf.io.ModelJSON {
+  if (bytes === undefined) throw new ModelFileError(where, 'missing');
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new ModelFileError(where, `not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (json === null || typeof json !== 'object' || !('modelTopology' in json) || json.modelTopology == null) {
+    throw new ModelFileError(where, 'has no modelTopology; expected a TensorFlow.js layers model.json');
+  }
+  const manifest = (json as { weightsManifest?: unknown }).weightsManifest;
+  if (
+    !Array.isArray(manifest) ||
+    manifest.some((g) => g === null || typeof g !== 'object' || !Array.isArray(g.paths) || !Array.isArray(g.weights))
+  ) {
+    throw new ModelFileError(where, 'has no valid weightsManifest (expected [{ paths: [...], weights: [...] }])');
+  }
+  return json as tf.io.ModelJSON;
+}
+
+/**
+ * Builds a model from the files of {@link saveModelToBytes} (or tfjs-node's `file://` layout, including several
+ * weight shards). `read(name)` returns a file's bytes or undefined when it is absent; `where(name)` says how to
+ * name it in errors. Errors name the file: a missing or corrupt model.json, a missing weight file, or weight
+ * files whose total size differs from what the manifest describes. The caller owns the returned model.
+ */
+async function loadFromFiles(
+  read: (name: string) => Promise<Uint8Array | undefined>,
+  where: (name: string) => string,
+): Promise<tf.LayersModel> {
+  const modelJson = parseModelJson(await read(MODEL_JSON), where(MODEL_JSON));
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const parts: Uint8Array[] = [];
+  const names: string[] = [];
+  for (const group of modelJson.weightsManifest) {
+    for (const listed of group.paths) {
+      const path = listed.replace(/^(\.\/)+/, '');
+      if (path === '' || isAbsolute(path) || path.split(/[\\/]/).includes('..')) {
+        throw new ModelFileError(where(MODEL_JSON), `weightsManifest names '${listed}'; expected a file beside it`);
+      }
+      const bytes = await read(path);
+      if (bytes === undefined) {
+        throw new ModelFileError(where(path), `missing (listed in the weightsManifest of ${where(MODEL_JSON)})`);
+      }
+      parts.push(bytes);
+      names.push(path);
+    }
+    specs.push(...group.weights);
+  }
+  const have = parts.reduce((n, p) => n + p.byteLength, 0);
+  const sizes = specs.map(entryBytes);
+  if (sizes.every((s) => s !== undefined)) {
+    const want = sizes.reduce((a, b) => a + b, 0);
+    if (have !== want) {
+      throw new ModelFileError(
+        names.map(where).join(' + ') || where(WEIGHTS_BIN),
+        `${have} bytes of weights but ${where(MODEL_JSON)} describes ${specs.length} weights totalling ${want} bytes`,
+      );
+    }
+  }
+  const weightData = new Uint8Array(have);
+  let offset = 0;
+  for (const p of parts) {
+    weightData.set(p, offset);
+    offset += p.byteLength;
+  }
+  const artifacts: tf.io.ModelArtifacts = {
+    modelTopology: modelJson.modelTopology,
+    format: modelJson.format,
+    generatedBy: modelJson.generatedBy,
+    convertedBy: modelJson.convertedBy,
+    weightSpecs: specs,
+    weightData: weightData.buffer,
+  };
+  if (modelJson.trainingConfig != null) artifacts.trainingConfig = modelJson.trainingConfig;
+  if (modelJson.userDefinedMetadata != null) artifacts.userDefinedMetadata = modelJson.userDefinedMetadata;
+  try {
+    return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (err) {
+    throw new ModelFileError(where(MODEL_JSON), `cannot build the model: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Loads a model from a file map as returned by {@link saveModelToBytes}. The caller owns (disposes) the model. */
+export async function loadModelFromBytes(files: ModelFiles): Promise<tf.LayersModel> {
+  return loadFromFiles(
+    async (name) => (Object.hasOwn(files, name) ? files[name] : undefined),
+    (name) => name,
+  );
+}
+
+/**
+ * Saves `model` into folder `dir` (created if needed) as `model.json` + `weights.bin`, the layout of tfjs-node's
+ * `file://` handler. Each file is written to a temporary name and renamed, so a crash never leaves a half-written
+ * file under the final name. Returns the paths written and their total size.
+ */
+export async function saveModel(model: tf.LayersModel, dir: string): Promise<{ files: string[]; bytes: number }> {
+  const files = await saveModelToBytes(model);
+  await mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  let bytes = 0;
+  // Weights first, model.json last: a reader that finds model.json finds its weights too.
+  for (const name of [WEIGHTS_BIN, MODEL_JSON]) {
+    const path = join(dir, name);
+    await writeFile(`${path}.tmp`, files[name]);
+    await rename(`${path}.tmp`, path);
+    written.push(path);
+    bytes += files[name].byteLength;
+  }
+  return { files: written, bytes };
+}
+
+/** Loads a model saved by {@link saveModel} (or by tfjs-node's `file://` handler) from folder `dir`. */
+export async function loadModel(dir: string): Promise<tf.LayersModel> {
+  return loadFromFiles(
+    async (name) => {
+      try {
+        return new Uint8Array(await readFile(join(dir, name)));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    },
+    (name) => join(dir, name),
+  );
+}
