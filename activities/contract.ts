@@ -1,0 +1,69 @@
+/**
+ * The contract between `hardeningRun` and its activities: names, payloads (zod schemas in `schemas/payloads.ts`)
+ * and the obligations each implementation has. The workflow imports this file as a **type** only
+ * (`proxyActivities<Activities>`), so nothing here may pull tensors or S3 into the workflow bundle.
+ *
+ * Queues: `fetchDataset`, `promoteArtifact`, `writeReport` run on `spec.compute.ioQueue`; the rest on
+ * `spec.compute.heavyQueue` (one at a time per heavy worker).
+ *
+ * Failures: permanent problems throw `fail(Failure.X, message, details)` from `schemas/failures`; anything else
+ * (network, a killed worker) is an ordinary `Error` and is retried.
+ */
+import type {
+  AdversarialTrainInput,
+  DatasetRef,
+  EvaluateInput,
+  FetchDatasetInput,
+  Metrics,
+  PrepareModelInput,
+  PreparedModel,
+  PromoteInput,
+  PromoteResult,
+  ReportResult,
+  TrainResult,
+  WriteReportInput,
+} from '../schemas/payloads';
+
+export interface Activities {
+  /**
+   * io queue. Downloads (http/s3) or opens (local) `spec.dataset.source` into the worker cache and verifies
+   * `spec.dataset.sha256`. Throws ChecksumMismatch, CorruptDataset, DatasetTooLarge or NotFound.
+   */
+  fetchDataset(input: FetchDatasetInput): Promise<DatasetRef>;
+
+  /**
+   * heavy queue. Resolves `spec.model.source` to a model in the object store: loads the artifact/folder/s3
+   * model, checks it fits the dataset (InvalidModel otherwise), or trains a baseline (`train-baseline`, or the
+   * artifact's `fallback` when it is missing: NotFound without a fallback). Must heartbeat while training
+   * (the proxy has a heartbeat timeout).
+   */
+  prepareModel(input: PrepareModelInput): Promise<PreparedModel>;
+
+  /** heavy queue. Clean accuracy and every `spec.evaluation.attacks` entry on the model before hardening. */
+  baselineEval(input: EvaluateInput): Promise<Metrics>;
+
+  /**
+   * heavy queue, hours. Adversarial training per `spec.attack`, `spec.epsilon`, `spec.training`.
+   * - Heartbeats every batch with a `TrainHeartbeat`; resumes from `activityInfo().heartbeatDetails`.
+   * - Sends the workflow's `progress` signal (`workflows/messages`, payload `TrainProgress`) through a client,
+   *   at least every few seconds and after each checkpoint, so the CLI's progress bar moves.
+   * - On cancellation (seen through heartbeat): writes a checkpoint if the last one is stale, signals progress
+   *   with its key, then rethrows the `CancelledFailure`.
+   * - Diverged when the loss is NaN or above `spec.training.maxLoss`.
+   */
+  adversarialTrain(input: AdversarialTrainInput): Promise<TrainResult>;
+
+  /** heavy queue. The full benchmark of the hardened model: attacks, ε curve, per class, confusion, examples. */
+  benchmark(input: EvaluateInput): Promise<Metrics>;
+
+  /**
+   * io queue. Stores the hardened model as a new version under `spec.artifacts` whatever the decision, and
+   * moves the production pointer to it only when `decision.passed`. Idempotent per `runId`.
+   */
+  promoteArtifact(input: PromoteInput): Promise<PromoteResult>;
+
+  /** io queue. Renders report.html (and metrics.json) for the run into the object store. */
+  writeReport(input: WriteReportInput): Promise<ReportResult>;
+}
+
+export type ActivityName = keyof Activities;

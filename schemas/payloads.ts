@@ -1,0 +1,284 @@
+/**
+ * What the activities and the workflow exchange. Only keys and small metrics travel through Temporal: datasets,
+ * checkpoints and weights stay on disk caches and in the object store. Workflow-safe (zod only).
+ */
+import { z } from 'zod';
+import { Architecture, Spec } from './spec';
+
+const accuracy = z.number().min(0).max(1);
+const count = z.int().min(0);
+const seconds = z.number().min(0);
+
+/** The compute backend an activity actually ran on (the spec's `auto` resolved). */
+export const Backend = z.enum(['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']);
+export type Backend = z.infer<typeof Backend>;
+
+/** A fetched, verified dataset in the worker's cache. */
+export const DatasetRef = z.strictObject({
+  /** Cache key (content-addressed) or path the heavy activities read from. */
+  key: z.string().min(1),
+  source: z.string().min(1),
+  format: z.enum(['idx', 'cifar10-binary', 'image-folder']),
+  /** SHA-256 per file name, as computed (and checked against the spec when it pins them). */
+  sha256s: z.record(z.string(), z.string()),
+  counts: z.strictObject({ train: count, test: count, classes: z.int().min(1) }),
+  /** Height, width, channels. */
+  imageShape: z.tuple([z.int().min(1), z.int().min(1), z.int().min(1)]),
+  classNames: z.array(z.string()).optional(),
+});
+export type DatasetRef = z.infer<typeof DatasetRef>;
+
+/** A model in the object store (or a local folder for `kind: folder`). */
+export const ModelRef = z.strictObject({
+  uri: z.string().min(1),
+  version: z.string().optional(),
+  architecture: Architecture.optional(),
+  sha256: z.string().optional(),
+});
+export type ModelRef = z.infer<typeof ModelRef>;
+
+export const AttackAccuracy = z.strictObject({ attack: z.string(), eps: z.number().min(0), accuracy });
+export type AttackAccuracy = z.infer<typeof AttackAccuracy>;
+
+export const ClassMetrics = z.strictObject({
+  label: count,
+  name: z.string().optional(),
+  clean: accuracy,
+  /** Under the gate's attack (or the first attack). */
+  robust: accuracy.optional(),
+  images: count,
+});
+export type ClassMetrics = z.infer<typeof ClassMetrics>;
+
+/** One adversarial example kept for the report; the images themselves live in the object store. */
+export const Example = z.strictObject({
+  index: count,
+  label: count,
+  cleanPrediction: count,
+  adversarialPrediction: count,
+  attack: z.string(),
+  /** Object-store key of a PNG strip (clean, perturbation, adversarial). */
+  imageKey: z.string().optional(),
+});
+export type Example = z.infer<typeof Example>;
+
+/** What an evaluation measures. `robust` lists one entry per spec attack, in spec order. */
+export const Metrics = z.strictObject({
+  clean: accuracy,
+  robust: z.array(AttackAccuracy),
+  epsCurve: z.array(z.strictObject({ eps: z.number().min(0), accuracy })).default([]),
+  perClass: z.array(ClassMetrics).default([]),
+  /** confusion[true][predicted] on clean images. */
+  confusion: z.array(z.array(count)).default([]),
+  examples: z.array(Example).default([]),
+  images: count,
+  seconds,
+  backend: Backend,
+});
+export type Metrics = z.infer<typeof Metrics>;
+export type MetricsInput = z.input<typeof Metrics>;
+
+/** What `prepareModel` hands on: the model to harden and how it came to be. */
+export const PreparedModel = z.strictObject({
+  model: ModelRef,
+  origin: z.enum(['artifact', 'folder', 's3', 'trained-baseline']),
+  /** True when the artifact was missing and `fallback: train-baseline` trained one. */
+  fellBack: z.boolean().default(false),
+  seconds,
+  backend: Backend.optional(),
+});
+export type PreparedModel = z.infer<typeof PreparedModel>;
+
+/** Training progress: the `progress` signal's payload (the training activity sends it) and its heartbeat. */
+export const TrainProgress = z.strictObject({
+  epoch: z.int().min(0),
+  epochs: z.int().min(1),
+  /** Batches done in the current epoch. */
+  batch: count,
+  batchesPerEpoch: z.int().min(1),
+  epsilon: z.number().min(0),
+  loss: z.number(),
+  /** Training images per second (clean + adversarial forward/backward). */
+  imagesPerSecond: z.number().min(0),
+  checkpoints: count,
+  checkpointKey: z.string().optional(),
+  backend: Backend.optional(),
+});
+export type TrainProgress = z.infer<typeof TrainProgress>;
+
+/** What the training activity heartbeats: enough to resume, never tensors. */
+export const TrainHeartbeat = z.strictObject({
+  checkpointKey: z.string().optional(),
+  /** Global batch cursor (epochs × batchesPerEpoch + batch) the checkpoint was taken at. */
+  cursor: count,
+  checkpoints: count,
+});
+export type TrainHeartbeat = z.infer<typeof TrainHeartbeat>;
+
+export const TrainResult = z.strictObject({
+  model: ModelRef,
+  /** The last checkpoint written (the final state). */
+  checkpointKey: z.string(),
+  epochs: count,
+  batches: count,
+  /** Set when this attempt resumed from a previous attempt's checkpoint. */
+  resumedFrom: z.string().optional(),
+  checkpoints: count,
+  finalLoss: z.number().optional(),
+  seconds,
+  backend: Backend,
+});
+export type TrainResult = z.infer<typeof TrainResult>;
+
+export const Decider = z.enum(['gate', 'person', 'timeout']);
+export type Decider = z.infer<typeof Decider>;
+
+export const GateDecision = z.strictObject({
+  passed: z.boolean(),
+  /** One sentence per criterion, with the numbers (met or not). */
+  reasons: z.array(z.string()),
+  decidedBy: Decider,
+  /** Who decided, for `person`. */
+  by: z.string().optional(),
+});
+export type GateDecision = z.infer<typeof GateDecision>;
+
+/** A person's decision on a run waiting for approval (`approve` / `reject` signals). */
+export const ApprovalDecision = z.strictObject({
+  by: z.string().min(1),
+  reason: z.string().optional(),
+});
+export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
+
+/** The `cancel` signal's payload. */
+export const CancelRequest = z.strictObject({
+  by: z.string().optional(),
+  reason: z.string().optional(),
+});
+export type CancelRequest = z.infer<typeof CancelRequest>;
+
+export const PromoteResult = z.strictObject({
+  /** Where the hardened model's version is stored (written whether or not it passed). */
+  uri: z.string(),
+  version: z.string(),
+  /** True when the production pointer now names this version. */
+  promoted: z.boolean(),
+  productionUri: z.string().optional(),
+});
+export type PromoteResult = z.infer<typeof PromoteResult>;
+
+export const ReportResult = z.strictObject({ uri: z.string() });
+export type ReportResult = z.infer<typeof ReportResult>;
+
+export const Stage = z.enum([
+  'validating',
+  'fetching-dataset',
+  'preparing-model',
+  'baseline-eval',
+  'training',
+  'benchmark',
+  'gate',
+  'awaiting-approval',
+  'promoting',
+  'report',
+  'done',
+]);
+export type Stage = z.infer<typeof Stage>;
+
+export const AccuracySummary = z.strictObject({
+  clean: accuracy,
+  /** The gate's robust accuracy (its attack, or the weakest result). */
+  robust: accuracy,
+  robustByAttack: z.array(AttackAccuracy),
+});
+export type AccuracySummary = z.infer<typeof AccuracySummary>;
+
+export const RunStatus = z.enum(['completed', 'rejected', 'cancelled']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+/** What `hardeningRun` returns. */
+export const RunSummary = z.strictObject({
+  /**
+   * completed: the gate passed and production now names the hardened model; rejected: the gate, a person or
+   * the approval timeout said no (the version is stored, production did not move); cancelled: the `cancel`
+   * signal stopped the run (`checkpointKey` is the last checkpoint).
+   */
+  status: RunStatus,
+  runId: z.string(),
+  modelName: z.string(),
+  /** The stage the run was in when it ended (`done` unless cancelled). */
+  stage: Stage,
+  dataset: DatasetRef.optional(),
+  baselineModel: ModelRef.optional(),
+  baseline: AccuracySummary.optional(),
+  hardened: AccuracySummary.optional(),
+  gate: GateDecision.optional(),
+  artifact: PromoteResult.optional(),
+  reportUri: z.string().optional(),
+  checkpointKey: z.string().optional(),
+  checkpoints: count,
+  /** Wall-clock seconds per stage, as the workflow saw them (queueing included). */
+  timings: z.record(z.string(), seconds),
+  backend: Backend.optional(),
+  cancel: CancelRequest.optional(),
+  /** Problems that did not fail the run (e.g. the report could not be written). */
+  warnings: z.array(z.string()),
+});
+export type RunSummary = z.infer<typeof RunSummary>;
+
+/** What the `progress` query returns. */
+export const RunProgress = z.strictObject({
+  stage: Stage,
+  status: z.enum(['running', 'completed', 'rejected', 'cancelled', 'failed']),
+  training: TrainProgress.optional(),
+  checkpoints: count,
+  checkpointKey: z.string().optional(),
+  baseline: Metrics.optional(),
+  hardened: Metrics.optional(),
+  gate: GateDecision.optional(),
+  awaitingApproval: z.boolean(),
+  cancelRequested: z.boolean(),
+  timings: z.record(z.string(), seconds),
+});
+export type RunProgress = z.infer<typeof RunProgress>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Activity inputs. Each carries the parsed spec (a few KB) so an activity reads what it needs, and the run id
+// (the workflow id) that names its keys in the object store.
+
+const base = { runId: z.string().min(1), spec: Spec };
+
+export const FetchDatasetInput = z.strictObject({ ...base });
+export type FetchDatasetInput = z.infer<typeof FetchDatasetInput>;
+
+export const PrepareModelInput = z.strictObject({ ...base, dataset: DatasetRef });
+export type PrepareModelInput = z.infer<typeof PrepareModelInput>;
+
+export const EvaluateInput = z.strictObject({
+  ...base,
+  dataset: DatasetRef,
+  model: ModelRef,
+  /** baseline: clean + the spec's attacks; hardened: also the ε curve, per-class metrics and examples. */
+  role: z.enum(['baseline', 'hardened']),
+});
+export type EvaluateInput = z.infer<typeof EvaluateInput>;
+
+export const AdversarialTrainInput = z.strictObject({ ...base, dataset: DatasetRef, model: ModelRef });
+export type AdversarialTrainInput = z.infer<typeof AdversarialTrainInput>;
+
+export const PromoteInput = z.strictObject({
+  ...base,
+  model: ModelRef,
+  decision: GateDecision,
+  metrics: Metrics,
+  baseline: Metrics.optional(),
+});
+export type PromoteInput = z.infer<typeof PromoteInput>;
+
+export const WriteReportInput = z.strictObject({
+  ...base,
+  summary: RunSummary,
+  baseline: Metrics.optional(),
+  hardened: Metrics.optional(),
+});
+export type WriteReportInput = z.infer<typeof WriteReportInput>;

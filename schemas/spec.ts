@@ -1,0 +1,395 @@
+/**
+ * The spec of a hardening run: one zod schema, the single truth for the CLI, the client, the workflow and the
+ * generated JSON Schema (`schemas/spec.schema.json`).
+ *
+ * Objects are strict (a typo such as `epsilion` is an error), defaults are filled wherever one is sensible, so
+ * `{ "version": 1 }` is a complete spec: adversarially train a small reference CNN on Fashion-MNIST at ε = 0.1.
+ *
+ * Workflow-safe: imports zod only (file loading lives in `schemas/load.ts`).
+ */
+import { z } from 'zod';
+import { formatZodErrors } from './errors';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared pieces
+
+/** Default dataset: the Fashion-MNIST IDX folder shipped on the machines. */
+export const DEFAULT_DATASET_SOURCE = '/usr/share/datasets/fashion-mnist';
+/** Default task queues; the worker entry polls these unless told otherwise. */
+export const DEFAULT_HEAVY_QUEUE = 'tempered-heavy';
+export const DEFAULT_IO_QUEUE = 'tempered-io';
+
+/** A duration as Temporal reads it: a number and a unit, e.g. `90s`, `2 minutes`, `12h`, `7d`. */
+export const Duration = z
+  .string()
+  .regex(
+    /^\d+(\.\d+)? ?(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$/,
+    'expected a duration such as 90s, 2 minutes, 12h or 7d',
+  )
+  .meta({ description: 'a number and a unit (ms, s, m, h, d, w), e.g. "90s", "2 minutes", "7d"' });
+export type Duration = z.infer<typeof Duration>;
+
+/** A SHA-256 digest in hex. */
+export const Sha256 = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits (a SHA-256 digest)');
+
+const s3UriPattern = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/;
+/** `s3://bucket/key`. */
+export const S3Uri = z
+  .string()
+  .regex(s3UriPattern, 'expected s3://bucket/key')
+  .meta({ description: 's3://bucket/key' });
+
+/** Where data comes from: a local path, an http(s):// URL or s3://bucket/key. */
+export const Source = z
+  .string()
+  .regex(
+    /^(https?:\/\/[^/\s]+(\/\S*)?|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?|(?![A-Za-z][A-Za-z0-9+.-]*:\/\/)\S.*)$/,
+    'expected a local path, an http(s):// URL or s3://bucket/key',
+  )
+  .meta({ description: 'a local path, an http(s):// URL or s3://bucket/key' });
+
+/** Which kind of location a `Source` names. */
+export function sourceKind(source: string): 'local' | 'http' | 's3' {
+  if (/^https?:\/\//.test(source)) return 'http';
+  if (source.startsWith('s3://')) return 's3';
+  return 'local';
+}
+
+const fraction = (description: string) => z.number().min(0).max(1).meta({ description });
+const Norm = z.enum(['linf', 'l2']).meta({ description: 'the threat model: L∞ or L2 ball' });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sections
+
+export const DatasetSpec = z
+  .strictObject({
+    source: Source.default(DEFAULT_DATASET_SOURCE),
+    format: z
+      .enum(['idx', 'cifar10-binary', 'image-folder'])
+      .default('idx')
+      .meta({ description: 'idx (MNIST/Fashion-MNIST), cifar10-binary, or image-folder (one folder per class)' }),
+    sha256: z
+      .record(z.string().min(1), Sha256)
+      .optional()
+      .meta({ description: 'expected SHA-256 per file name; a mismatch fails the run (ChecksumMismatch)' }),
+    trainSize: z.int().min(1).optional().meta({ description: 'train subset size; all images when absent' }),
+    testSize: z.int().min(1).optional().meta({ description: 'test subset size; all images when absent' }),
+    subset: z
+      .enum(['first', 'stratified'])
+      .default('stratified')
+      .meta({ description: 'how a subset is drawn: the first N, or N balanced over classes (seeded)' }),
+    seed: z.int().min(0).default(0).meta({ description: 'seed of the subset draw' }),
+    imageSize: z
+      .int()
+      .min(8)
+      .max(1024)
+      .default(32)
+      .meta({ description: 'side in pixels images are resized to (image-folder only)' }),
+  })
+  .meta({ description: 'the dataset to harden on' });
+export type DatasetSpec = z.infer<typeof DatasetSpec>;
+
+export const Architecture = z.enum(['reference-cnn', 'small-resnet']);
+export type Architecture = z.infer<typeof Architecture>;
+
+/** Train a fresh baseline with a small budget (when no model exists yet). */
+export const TrainBaselineSource = z.strictObject({
+  kind: z.literal('train-baseline'),
+  epochs: z.int().min(1).max(1000).default(2),
+  trainSize: z.int().min(1).optional().meta({ description: 'images used; dataset.trainSize when absent' }),
+  batchSize: z.int().min(1).max(4096).default(128),
+  learningRate: z.number().positive().max(10).default(0.001),
+  seed: z.int().min(0).default(0),
+});
+export type TrainBaselineSource = z.infer<typeof TrainBaselineSource>;
+
+export const ArtifactSource = z.strictObject({
+  kind: z.literal('artifact'),
+  ref: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected "production" or a version such as v3')
+    .default('production')
+    .meta({ description: '"production" (the pointer) or a version in the object store' }),
+  fallback: z
+    .union([
+      z.literal('train-baseline').transform(() => TrainBaselineSource.parse({ kind: 'train-baseline' })),
+      TrainBaselineSource,
+    ])
+    .optional()
+    .meta({ description: 'train a baseline when the artifact does not exist yet' }),
+});
+export type ArtifactSource = z.infer<typeof ArtifactSource>;
+
+export const FolderSource = z.strictObject({
+  kind: z.literal('folder'),
+  path: z.string().min(1).meta({ description: 'a folder with model.json and weights' }),
+});
+export const S3ModelSource = z.strictObject({ kind: z.literal('s3'), uri: S3Uri });
+
+export const ModelSource = z.discriminatedUnion('kind', [
+  ArtifactSource,
+  FolderSource,
+  S3ModelSource,
+  TrainBaselineSource,
+]);
+export type ModelSource = z.infer<typeof ModelSource>;
+
+export const ModelSpec = z
+  .strictObject({
+    source: ModelSource.prefault({ kind: 'train-baseline' }),
+    architecture: Architecture.default('reference-cnn').meta({
+      description: 'architecture of a newly trained baseline',
+    }),
+  })
+  .meta({ description: 'the model to harden' });
+export type ModelSpec = z.infer<typeof ModelSpec>;
+
+export const TrainingAttack = z
+  .strictObject({
+    norm: Norm.default('linf'),
+    steps: z.int().min(1).max(1000).default(7),
+    stepSize: z
+      .number()
+      .positive()
+      .max(10)
+      .default(0.25)
+      .meta({ description: 'PGD step as a fraction of the current ε' }),
+    restarts: z.int().min(1).max(100).default(1),
+    randomStart: z.boolean().default(true),
+  })
+  .meta({ description: 'the PGD attack used to craft training examples' });
+export type TrainingAttack = z.infer<typeof TrainingAttack>;
+
+export const EpsilonStep = z.strictObject({
+  epoch: z.int().min(1).meta({ description: 'first epoch (1-based) this ε applies to' }),
+  value: z.number().min(0),
+});
+export type EpsilonStep = z.infer<typeof EpsilonStep>;
+
+export const EpsilonSchedule = z
+  .strictObject({
+    max: z.number().positive().max(255).default(0.1).meta({ description: 'the largest ε (pixels scaled to [0, 1])' }),
+    kind: z
+      .enum(['constant', 'linear', 'cosine', 'steps'])
+      .default('linear')
+      .meta({ description: 'constant; linear or cosine ramp over warmupEpochs; or the steps list' }),
+    warmupEpochs: z.int().min(0).default(1).meta({ description: 'epochs to ramp ε from 0 to max (linear, cosine)' }),
+    steps: z
+      .array(EpsilonStep)
+      .min(1)
+      .optional()
+      .meta({ description: 'kind steps: ε per epoch range; before the first step ε is 0' }),
+  })
+  .meta({ description: 'ε during training' });
+export type EpsilonSchedule = z.infer<typeof EpsilonSchedule>;
+
+export const TrainingSpec = z
+  .strictObject({
+    epochs: z.int().min(1).max(10000).default(5),
+    batchSize: z.int().min(1).max(4096).default(128),
+    optimizer: z.enum(['adam', 'sgd']).default('adam'),
+    momentum: z.number().min(0).lt(1).default(0.9).meta({ description: 'sgd only' }),
+    learningRate: z.number().positive().max(10).default(0.001),
+    lrSchedule: z.enum(['constant', 'cosine', 'linear-decay', 'one-cycle']).default('constant'),
+    weightDecay: z.number().min(0).max(1).default(0),
+    tradesBeta: z
+      .number()
+      .positive()
+      .max(100)
+      .optional()
+      .meta({ description: 'use the TRADES loss with this β; PGD adversarial training when absent' }),
+    labelSmoothing: z.number().min(0).lt(1).default(0),
+    gradientAccumulation: z.int().min(1).max(1024).default(1),
+    cleanFraction: fraction('share of each batch trained on clean images').default(0),
+    checkpointEveryBatches: z.int().min(1).default(50),
+    seed: z.int().min(0).default(0),
+    maxLoss: z
+      .number()
+      .positive()
+      .default(50)
+      .meta({ description: 'a loss above this (or NaN) fails the run as Diverged' }),
+  })
+  .meta({ description: 'the adversarial training budget' });
+export type TrainingSpec = z.infer<typeof TrainingSpec>;
+
+export const EvalAttack = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a name of letters, digits, . _ -'),
+  norm: Norm.default('linf'),
+  eps: z.number().min(0).optional().meta({ description: 'the attack ε; epsilon.max when absent' }),
+  steps: z.int().min(1).max(10000).default(20),
+  restarts: z.int().min(1).max(100).default(1),
+  stepSize: z.number().positive().max(10).default(0.1).meta({ description: 'PGD step as a fraction of ε' }),
+  randomStart: z.boolean().default(true),
+});
+export type EvalAttack = z.infer<typeof EvalAttack>;
+
+export const EvaluationSpec = z
+  .strictObject({
+    attacks: z
+      .array(EvalAttack)
+      .min(1)
+      .prefault([{ name: 'pgd20' }]),
+    epsCurve: z
+      .array(z.number().min(0))
+      .optional()
+      .meta({ description: 'ε values of the robustness curve; 0, ¼, ½, ¾, 1 and 1.5 × epsilon.max when absent' }),
+    testImages: z.int().min(1).default(1000).meta({ description: 'test images the attacks run on' }),
+    batchSize: z.int().min(1).max(4096).default(256),
+    examples: z.int().min(0).max(100).default(8).meta({ description: 'adversarial examples kept for the report' }),
+  })
+  .meta({ description: 'how the baseline and the hardened model are measured' });
+export type EvaluationSpec = z.infer<typeof EvaluationSpec>;
+
+export const GateSpec = z
+  .strictObject({
+    minRobustAccuracy: fraction('the hardened model must reach this robust accuracy').default(0.5),
+    maxCleanAccuracyDrop: fraction('clean accuracy may fall at most this much below the baseline').default(0.1),
+    attack: z
+      .string()
+      .optional()
+      .meta({ description: 'the evaluation attack the gate reads; the weakest result over all attacks when absent' }),
+    requireApproval: z.boolean().default(false).meta({ description: 'a person approves or rejects after the gate' }),
+    approvalTimeout: Duration.default('7d').meta({ description: 'no decision by then: rejected (timeout)' }),
+  })
+  .meta({ description: 'what the hardened model must achieve to be promoted' });
+export type GateSpec = z.infer<typeof GateSpec>;
+
+export const ArtifactsSpec = z
+  .strictObject({
+    bucket: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 of a-z 0-9 . -)')
+      .default('tempered'),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected key segments separated by /, no leading slash')
+      .default('models'),
+    modelName: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected lowercase letters, digits and -, at most 63')
+      .default('classifier')
+      .meta({ description: 'names the artifact and the workflow id (harden-<modelName>-<date>)' }),
+  })
+  .meta({ description: 'where models are stored' });
+export type ArtifactsSpec = z.infer<typeof ArtifactsSpec>;
+
+export const ComputeSpec = z
+  .strictObject({
+    heavyQueue: z.string().min(1).default(DEFAULT_HEAVY_QUEUE),
+    ioQueue: z.string().min(1).default(DEFAULT_IO_QUEUE),
+    backend: z.enum(['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']).default('auto'),
+    trainingTimeout: Duration.default('12h').meta({ description: 'start-to-close of one training attempt' }),
+    evaluationTimeout: Duration.default('2h').meta({ description: 'start-to-close of one evaluation attempt' }),
+    heartbeatTimeout: Duration.default('2m').meta({ description: 'training attempts silent this long are retried' }),
+  })
+  .meta({ description: 'where and how the work runs' });
+export type ComputeSpec = z.infer<typeof ComputeSpec>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The spec
+
+const SpecObject = z.strictObject({
+  version: z.literal(1).meta({ description: 'spec format version' }),
+  description: z.string().optional(),
+  dataset: DatasetSpec.prefault({}),
+  model: ModelSpec.prefault({}),
+  attack: TrainingAttack.prefault({}),
+  epsilon: EpsilonSchedule.prefault({}),
+  training: TrainingSpec.prefault({}),
+  evaluation: EvaluationSpec.prefault({}),
+  gate: GateSpec.prefault({}),
+  artifacts: ArtifactsSpec.prefault({}),
+  compute: ComputeSpec.prefault({}),
+});
+
+/** The few checks that span fields. They run once every field is valid; JSON Schema does not carry them. */
+function crossFieldChecks(s: z.output<typeof SpecObject>, ctx: z.core.$RefinementCtx<z.output<typeof SpecObject>>) {
+  const issue = (path: (string | number)[], input: unknown, message: string) =>
+    ctx.addIssue({ code: 'custom', path, input, message });
+  const { epsilon, training, evaluation, gate } = s;
+  if (epsilon.kind === 'steps' && !epsilon.steps)
+    issue(['epsilon', 'steps'], undefined, 'epsilon.kind is steps, so a steps list is required');
+  if (epsilon.kind !== 'steps' && epsilon.steps)
+    issue(['epsilon', 'steps'], epsilon.steps, `epsilon.kind is ${epsilon.kind}: steps apply only to kind steps`);
+  (epsilon.steps ?? []).forEach((step, i) => {
+    if (step.epoch > training.epochs)
+      issue(
+        ['epsilon', 'steps', i, 'epoch'],
+        step.epoch,
+        `expected an epoch within training.epochs (1..${training.epochs})`,
+      );
+    const prev = epsilon.steps?.[i - 1];
+    if (prev && step.epoch <= prev.epoch)
+      issue(['epsilon', 'steps', i, 'epoch'], step.epoch, `expected epochs in increasing order (after ${prev.epoch})`);
+    if (step.value > epsilon.max)
+      issue(['epsilon', 'steps', i, 'value'], step.value, `expected a value <= epsilon.max (${epsilon.max})`);
+  });
+  if ((epsilon.kind === 'linear' || epsilon.kind === 'cosine') && epsilon.warmupEpochs > training.epochs)
+    issue(
+      ['epsilon', 'warmupEpochs'],
+      epsilon.warmupEpochs,
+      `expected at most training.epochs (${training.epochs}) warm-up epochs`,
+    );
+  const names = evaluation.attacks.map((a) => a.name);
+  names.forEach((name, i) => {
+    if (names.indexOf(name) !== i)
+      issue(['evaluation', 'attacks', i, 'name'], name, 'expected a name not used by an earlier attack');
+  });
+  if (gate.attack !== undefined && !names.includes(gate.attack))
+    issue(['gate', 'attack'], gate.attack, `expected one of the evaluation attacks: ${names.join(', ')}`);
+}
+
+/** Fills the defaults that depend on other fields (attack ε and the ε curve follow epsilon.max). */
+function resolveDerived(s: z.output<typeof SpecObject>) {
+  const max = s.epsilon.max;
+  const round = (x: number) => Math.round(x * 1e6) / 1e6;
+  return {
+    ...s,
+    evaluation: {
+      ...s.evaluation,
+      attacks: s.evaluation.attacks.map((a) => ({ ...a, eps: a.eps ?? max })),
+      epsCurve: s.evaluation.epsCurve ?? [0, 0.25, 0.5, 0.75, 1, 1.5].map((f) => round(f * max)),
+    },
+  };
+}
+
+/**
+ * The spec of a hardening run. Parsing is idempotent: a parsed spec parses to itself, so the client may parse
+ * at the edge and the workflow parses again.
+ */
+export const Spec = SpecObject.superRefine(crossFieldChecks)
+  .transform(resolveDerived)
+  .meta({ title: 'tempered hardening run', description: 'the spec of a tempered hardening run' });
+/** A parsed spec: every default filled. */
+export type Spec = z.output<typeof Spec>;
+/** What a person writes: most fields optional. */
+export type SpecInput = z.input<typeof Spec>;
+/** A parsed evaluation attack, ε resolved. */
+export type ResolvedEvalAttack = Spec['evaluation']['attacks'][number];
+
+/**
+ * Every problem of a spec, one line each, e.g. `training.epochs: got -1, expected an integer >= 1`.
+ * Pass an error from `safeParseSpec` (it reports inputs) so each line can say what was given.
+ */
+export const formatSpecErrors = (error: z.ZodError): string[] => formatZodErrors(error, SpecObject);
+
+/** Thrown by `parseSpec`: `lines` lists every problem, one per line, path first. */
+export class SpecError extends Error {
+  constructor(
+    readonly lines: string[],
+    readonly origin?: string,
+  ) {
+    super(`${origin ? `${origin}: ` : ''}invalid spec\n${lines.map((l) => `  ${l}`).join('\n')}`);
+    this.name = 'SpecError';
+  }
+}
+
+/** Validates without throwing; issues carry their input, so `formatSpecErrors` can say what was given. */
+export const safeParseSpec = (input: unknown) => Spec.safeParse(input, { reportInput: true });
+
+/** Validates a spec object; throws a `SpecError` listing every problem at once. */
+export function parseSpec(input: unknown, origin?: string): Spec {
+  const result = safeParseSpec(input);
+  if (!result.success) throw new SpecError(formatSpecErrors(result.error), origin);
+  return result.data;
+}
