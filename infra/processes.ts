@@ -1,0 +1,162 @@
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** True when a process with this id exists (signal 0 probes without killing). */
+export function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The process's command line (Linux /proc), or undefined where there is no /proc or no such process. */
+export function commandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Start time in clock ticks since boot (Linux /proc), to tell a process from a later one with the same id. */
+export function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22; the command name (field 2) may hold spaces and parentheses, so count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Zombies count as gone: they hold no port and will not answer. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when `pid` is alive and is the process we started: its command line contains `marker` (a path unique
+ * to one stack home). Without /proc, liveness alone decides.
+ */
+export function isOurs(pid: number | undefined, marker: string): boolean {
+  if (pid === undefined || !isAlive(pid) || isZombie(pid)) return false;
+  const cmd = commandLine(pid);
+  return cmd === undefined ? existsSync('/proc') === false : cmd.includes(marker);
+}
+
+export function readPid(file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writePid(file: string, pid: number): void {
+  writeFileSync(file, `${pid}\n`);
+}
+
+/** Removes a PID file, but only while it still names `pid` (another `up` may have replaced it). */
+export function removePidFile(file: string, pid?: number): void {
+  if (pid === undefined || readPid(file) === pid) rmSync(file, { force: true });
+}
+
+/** Waits until the process is gone; false on timeout. */
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid) || isZombie(pid)) return true;
+    await sleep(100);
+  }
+  return !isAlive(pid) || isZombie(pid);
+}
+
+/**
+ * Stops one process by id: SIGTERM, then SIGKILL after `graceMs`. Returns the signal that ended it, or
+ * undefined when it was not running.
+ */
+export async function stopPid(pid: number, graceMs = 10_000): Promise<'SIGTERM' | 'SIGKILL' | undefined> {
+  if (!isAlive(pid)) return undefined;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return undefined;
+  }
+  if (await waitForExit(pid, graceMs)) return 'SIGTERM';
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+  await waitForExit(pid, 5_000);
+  return 'SIGKILL';
+}
+
+/** Resolves true when nothing listens on host:port (we could bind it ourselves). */
+export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolvePromise(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolvePromise(true)));
+  });
+}
+
+/** `count` distinct ports the OS reports free on host (all held open until every one is picked). */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolvePromise, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen({ port: 0, host, exclusive: true }, () => resolvePromise(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => {
+    const address = s.address();
+    if (address === null || typeof address === 'string') throw new Error('could not read a free port');
+    return address.port;
+  });
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/**
+ * A lock file holding our pid, so two `up`/`down` calls on one home do not race. A lock whose holder died
+ * is taken over. Returns the release function.
+ */
+export async function acquireLock(file: string, timeoutMs = 120_000): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeFileSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => removePidFile(file, process.pid);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = readPid(file);
+    if (holder === undefined || !isAlive(holder)) {
+      rmSync(file, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${file} is held by process ${holder} (another tempered up/down on this home): try again`);
+    }
+    await sleep(200);
+  }
+}
