@@ -352,31 +352,31 @@ export async function up(options: StackOptions = {}): Promise<StackInfo> {
 
     const pids = { temporal: now.temporal ?? pidOf(started, 'temporal'), weed: now.weed ?? pidOf(started, 'weed') };
     const info = buildInfo(r, needLocal ? state : undefined, { ...pids, watchdog }, creds, started.length > 0);
-    const exited = (name: 'temporal' | 'weed', logFile: string) => () => {
+    const exited = (name: 'temporal' | 'weed') => () => {
       const pid = pids[name];
       if (pid === undefined || isAlive(pid)) return undefined;
-      return `process ${pid} exited; last lines of ${logFile}:\n${tail(logFile)}`;
+      return `process ${pid} exited`;
     };
     await Promise.all([
       waitUntil(() => checkTemporal(info.temporal.address, info.temporal.namespace), {
         timeoutMs: r.externalTemporal ? Math.min(timeoutMs, 15_000) : timeoutMs,
-        abort: r.externalTemporal ? undefined : exited('temporal', paths.temporalLog),
+        abort: r.externalTemporal ? undefined : exited('temporal'),
       }).catch((err: Error) => {
         throw new Error(
           r.externalTemporal
             ? `Temporal at TEMPORAL_ADDRESS=${info.temporal.address} does not answer: ${err.message}`
             : `Temporal dev server did not come up on 127.0.0.1:${ports.temporal} (namespace ${r.namespace}): ` +
-                `${err.message}; log: ${paths.temporalLog}`,
+                `${err.message}; log: ${paths.temporalLog}\n${tail(paths.temporalLog)}`,
         );
       }),
       waitUntil(() => checkS3(info.s3), {
         timeoutMs: r.externalS3 ? Math.min(timeoutMs, 15_000) : timeoutMs,
-        abort: r.externalS3 ? undefined : exited('weed', paths.weedLog),
+        abort: r.externalS3 ? undefined : exited('weed'),
       }).catch((err: Error) => {
         throw new Error(
           r.externalS3
             ? `S3 store at S3_ENDPOINT=${info.s3.url} does not answer (access key ${maskSecret(info.s3.accessKey)}): ${err.message}`
-            : `SeaweedFS S3 gateway did not come up on 127.0.0.1:${ports.s3}: ${err.message}; log: ${paths.weedLog}`,
+            : `SeaweedFS S3 gateway did not come up on 127.0.0.1:${ports.s3}: ${err.message}; log: ${paths.weedLog}\n${tail(paths.weedLog)}`,
         );
       }),
     ]);
