@@ -86,7 +86,7 @@ export const TrainingConfig = z
     batchSize: z.int().min(1).max(65536),
     optimizer: z.enum(['adam', 'sgd']).default('adam'),
     momentum: z.number().min(0).lt(1).default(0).meta({ description: 'sgd only; 0 means plain SGD' }),
-    learningRate: z.number().positive().max(1e9),
+    learningRate: z.number().positive(),
     lrSchedule: LrSchedule.prefault({}),
     epsilon: EpsilonSchedule.optional().meta({ description: 'absent (or max 0): standard training on clean data' }),
     attack: TrainingAttack.prefault({}),

@@ -40,13 +40,15 @@ export function syntheticDataset(
 }
 
 /** A tiny seeded conv net for `side`×`side`×1 images; fresh each call, the caller disposes it. */
-export function tinyModel(options: { side?: number; numClasses?: number; seed?: number } = {}): tf.LayersModel {
-  const { side = 8, numClasses = 3, seed = 7 } = options;
+export function tinyModel(
+  options: { side?: number; numClasses?: number; seed?: number; filters?: number } = {},
+): tf.LayersModel {
+  const { side = 8, numClasses = 3, seed = 7, filters = 4 } = options;
   const m = tf.sequential();
   m.add(
     tf.layers.conv2d({
       inputShape: [side, side, 1],
-      filters: 4,
+      filters,
       kernelSize: 3,
       activation: 'relu',
       kernelInitializer: tf.initializers.glorotUniform({ seed }),
