@@ -1,0 +1,165 @@
+// `npm test`: unit tests, then integration tests against a fresh local stack (temp home, free ports, tied to
+// this process), then the stack goes down. Flags: --unit, --integration; other arguments filter test files by
+// substring. The last line of output is always `N passed, N failed`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { findTemporal } from '../infra/binaries';
+import { REPO_ROOT } from '../infra/config';
+import { down, pickFreePorts, stackEnv, up } from '../infra/stack';
+
+interface Counts {
+  passed: number;
+  failed: number;
+}
+
+/** All `*.test.ts` under `dir`, sorted, as paths relative to the repo root. */
+export function discover(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else if (entry.isFile() && entry.name.endsWith('.test.ts')) out.push(relative(REPO_ROOT, p));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** Counts from the TAP summary the node test runner writes at the end (`# pass N`, `# fail N`, `# cancelled N`). */
+export function parseTapCounts(tap: string): Counts | undefined {
+  const num = (label: string) => {
+    const m = new RegExp(`^# ${label} (\\d+)\\s*$`, 'm').exec(tap);
+    return m ? Number(m[1]) : undefined;
+  };
+  const pass = num('pass');
+  const fail = num('fail');
+  if (pass === undefined || fail === undefined) return undefined;
+  return { passed: pass, failed: fail + (num('cancelled') ?? 0) };
+}
+
+let child: ChildProcess | undefined;
+let interrupted: NodeJS.Signals | undefined;
+
+/** Runs one phase in a child `node --test`, spec to our stdout, TAP to a file we parse. */
+function runPhase(name: string, files: string[], env: NodeJS.ProcessEnv, tapFile: string): Promise<Counts> {
+  const args = [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tapFile}`,
+    ...files,
+  ];
+  process.stdout.write(`\n── ${name}: ${files.length} file${files.length === 1 ? '' : 's'}\n`);
+  return new Promise((resolvePromise) => {
+    child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', (err) => {
+      process.stderr.write(`${name}: could not start node --test: ${err.message}\n`);
+      resolvePromise({ passed: 0, failed: 1 });
+    });
+    child.on('exit', (code, signal) => {
+      child = undefined;
+      const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
+      const counts = parseTapCounts(tap);
+      if (!counts) {
+        process.stderr.write(`${name}: no test summary (exit ${code ?? signal}); counting the phase as 1 failure\n`);
+        resolvePromise({ passed: 0, failed: 1 });
+      } else if (code !== 0 && counts.failed === 0) {
+        process.stderr.write(`${name}: node --test exited ${code ?? signal} with no failed test; counting 1 failure\n`);
+        resolvePromise({ ...counts, failed: 1 });
+      } else {
+        resolvePromise(counts);
+      }
+    });
+  });
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    options: { unit: { type: 'boolean', default: false }, integration: { type: 'boolean', default: false } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const both = !values.unit && !values.integration;
+  const pick = (files: string[]) =>
+    positionals.length === 0 ? files : files.filter((f) => positionals.some((p) => f.includes(p)));
+  const unitFiles = values.unit || both ? pick(discover(join(REPO_ROOT, 'test', 'unit'))) : [];
+  const integrationFiles = values.integration || both ? pick(discover(join(REPO_ROOT, 'test', 'integration'))) : [];
+  const total: Counts = { passed: 0, failed: 0 };
+  const add = (c: Counts) => {
+    total.passed += c.passed;
+    total.failed += c.failed;
+  };
+  const scratch = mkdtempSync(join(tmpdir(), 'tempered-run-'));
+  let home: string | undefined;
+  let keepHome = false;
+
+  try {
+    if (unitFiles.length > 0) add(await runPhase('unit', unitFiles, process.env, join(scratch, 'unit.tap')));
+    if (integrationFiles.length > 0 && !interrupted) {
+      home = join(scratch, 'stack');
+      process.stdout.write(`\n── starting the stack in ${home} (logs: ${join(home, 'logs')})\n`);
+      const started = Date.now();
+      let info;
+      try {
+        info = await up({
+          home,
+          ports: await pickFreePorts(),
+          tieToPid: process.pid,
+          log: (line) => process.stdout.write(`   ${line}\n`),
+        });
+      } catch (err) {
+        keepHome = true;
+        process.stderr.write(`the stack did not start: ${(err as Error).message}\n`);
+        add({ passed: 0, failed: 1 });
+      }
+      if (info && !interrupted) {
+        process.stdout.write(`   ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        const env = {
+          ...process.env,
+          ...stackEnv(info),
+          TEMPERED_TEMPORAL_CLI: findTemporal({ log: (l) => process.stdout.write(`   ${l}\n`) }),
+          TEMPERED_STACK_HOME: home,
+        };
+        const counts = await runPhase('integration', integrationFiles, env, join(scratch, 'integration.tap'));
+        if (counts.failed > 0) keepHome = true;
+        add(counts);
+      }
+    }
+  } finally {
+    if (home) {
+      const stopped = await down({ home, env: {} });
+      process.stdout.write(
+        `\n── stack stopped (${stopped.map((s) => `${s.name} ${s.pid}`).join(', ') || 'nothing running'})\n`,
+      );
+    }
+    if (keepHome || interrupted) process.stdout.write(`   logs kept in ${join(scratch, 'stack', 'logs')}\n`);
+    else rmSync(scratch, { recursive: true, force: true });
+  }
+  if (interrupted) add({ passed: 0, failed: total.failed === 0 ? 1 : 0 });
+  process.stdout.write(`\n${total.passed} passed, ${total.failed} failed\n`);
+  return total.failed > 0 ? 1 : 0;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = signal;
+    process.stderr.write(`\n${signal}: stopping the tests and the stack\n`);
+    // The child's exit lets main() reach its finally (down). Without a child, main() notices `interrupted`;
+    // and if this process dies anyway, the watchdog stops the servers.
+    child?.kill(signal);
+  });
+}
+
+const code = await main();
+process.exitCode = interrupted ? (interrupted === 'SIGINT' ? 130 : 143) : code;
