@@ -1,0 +1,266 @@
+/**
+ * hardeningRun on a local Temporal dev server (the binary in .venv) with fake activities: the order of calls,
+ * the queues, the gate, approval, cancellation, invalid specs and permanent failures.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CancelledFailure, Context } from '@temporalio/activity';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { AdversarialTrainInput, TrainResult } from '../../../schemas/payloads';
+import { Failure, fail } from '../../../schemas/failures';
+import { approveSignal, cancelSignal, progressQuery, progressSignal, rejectSignal } from '../../../workflows/messages';
+import { fakeActivities, metrics, runHardening, temporalBinary, until, workflowBundle } from './env';
+
+let env: TestWorkflowEnvironment;
+
+before(async () => {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  [env] = await Promise.all([
+    TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: temporalBinary() }, ip: '127.0.0.1' },
+    }),
+    workflowBundle(),
+  ]);
+});
+
+after(async () => {
+  await env?.teardown();
+});
+
+/** The error a failed run ends with, and its cause (the failure the workflow threw). */
+async function failure(run: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await run.then(
+    () => assert.fail('expected the workflow to fail'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(err)}`);
+  assert.ok(err.cause instanceof ApplicationFailure, `expected an ApplicationFailure cause, got ${String(err.cause)}`);
+  return err.cause;
+}
+
+const names = (calls: { name: string }[]) => calls.map((c) => c.name);
+
+describe('hardeningRun', () => {
+  test('happy path: every stage in order, on its queue; the gate passes and production moves', async () => {
+    const { activities, calls, store } = fakeActivities();
+    const summary = await runHardening(env, { version: 1, artifacts: { modelName: 'fmnist' } }, activities);
+
+    assert.deepEqual(names(calls), [
+      'fetchDataset',
+      'prepareModel',
+      'baselineEval',
+      'adversarialTrain',
+      'benchmark',
+      'promoteArtifact',
+      'writeReport',
+    ]);
+    for (const call of calls) {
+      const io = ['fetchDataset', 'promoteArtifact', 'writeReport'].includes(call.name);
+      assert.match(call.taskQueue, io ? /^io-/ : /^heavy-/, `${call.name} ran on ${call.taskQueue}`);
+      assert.equal(call.attempt, 1);
+    }
+    // Activities receive the parsed spec: defaults filled, derived ε resolved.
+    const input = calls[3].input as AdversarialTrainInput;
+    assert.equal(input.spec.training.epochs, 5);
+    assert.equal(input.spec.evaluation.attacks[0].eps, 0.1);
+    assert.equal(input.model.uri, 's3://tempered/models/classifier/v6');
+    assert.equal(input.dataset.key, 'datasets/fashion-mnist');
+
+    assert.equal(summary.status, 'completed');
+    assert.equal(summary.stage, 'done');
+    assert.equal(summary.modelName, 'fmnist');
+    assert.deepEqual(summary.baseline?.clean, 0.91);
+    assert.deepEqual(summary.hardened?.robust, 0.62);
+    assert.equal(summary.gate?.passed, true);
+    assert.equal(summary.gate?.decidedBy, 'gate');
+    assert.equal(summary.artifact?.promoted, true);
+    assert.equal(summary.artifact?.version, 'v7');
+    assert.equal(store.production, 'v7');
+    assert.match(summary.reportUri ?? '', /report\.html$/);
+    assert.match(summary.checkpointKey ?? '', /checkpoints\/final$/);
+    assert.equal(summary.backend, 'wasm');
+    for (const stage of ['fetching-dataset', 'training', 'benchmark', 'promoting'])
+      assert.ok(summary.timings[stage] >= 0, `timing of ${stage}`);
+    // The report saw the decision.
+    const report = calls[6].input as { summary: { status: string; gate?: { passed: boolean } } };
+    assert.equal(report.summary.status, 'completed');
+    assert.equal(report.summary.gate?.passed, true);
+  });
+
+  test('gate failure: rejected with reasons, the version is stored but production does not move', async () => {
+    const { activities, calls, store } = fakeActivities({ benchmark: async () => metrics(0.7, 0.3) });
+    const summary = await runHardening(env, { version: 1 }, activities);
+
+    assert.equal(summary.status, 'rejected');
+    assert.equal(summary.gate?.passed, false);
+    assert.equal(summary.gate?.decidedBy, 'gate');
+    assert.match(summary.gate?.reasons.join('\n') ?? '', /robust accuracy 30\.0% .* is below the required 50\.0%/);
+    assert.match(summary.gate?.reasons.join('\n') ?? '', /drop of 21\.0%, beyond the allowed 10\.0%/);
+    const promote = calls.find((c) => c.name === 'promoteArtifact');
+    assert.equal((promote?.input as { decision: { passed: boolean } }).decision.passed, false);
+    assert.equal(summary.artifact?.promoted, false);
+    assert.equal(store.production, 'v6');
+  });
+
+  test('approval: the run waits for a person, and the approve signal promotes', async () => {
+    const { activities, calls, store } = fakeActivities();
+    const summary = await runHardening(env, { version: 1, gate: { requireApproval: true } }, activities, async (h) => {
+      await until(async () => (await h.query(progressQuery)).awaitingApproval);
+      assert.ok(!names(calls).includes('promoteArtifact'), 'nothing promoted before the decision');
+      await h.signal(approveSignal, { by: 'alice', reason: 'numbers look right' });
+    });
+
+    assert.equal(summary.status, 'completed');
+    assert.equal(summary.gate?.decidedBy, 'person');
+    assert.equal(summary.gate?.by, 'alice');
+    assert.ok(summary.gate?.reasons.includes('approved by alice: numbers look right'));
+    assert.equal(store.production, 'v7');
+  });
+
+  test('approval: the reject signal keeps production', async () => {
+    const { activities, store } = fakeActivities();
+    const summary = await runHardening(env, { version: 1, gate: { requireApproval: true } }, activities, async (h) => {
+      await until(async () => (await h.query(progressQuery)).awaitingApproval);
+      await h.signal(rejectSignal, { by: 'bob', reason: 'too slow' });
+    });
+    assert.equal(summary.status, 'rejected');
+    assert.equal(summary.gate?.decidedBy, 'person');
+    assert.equal(summary.gate?.passed, false);
+    assert.equal(store.production, 'v6');
+  });
+
+  test('approval timeout: nobody decides, so the result says timeout and nothing is promoted', async () => {
+    const { activities, calls, store } = fakeActivities();
+    const summary = await runHardening(
+      env,
+      { version: 1, gate: { requireApproval: true, approvalTimeout: '1s' } },
+      activities,
+    );
+    assert.equal(summary.status, 'rejected');
+    assert.equal(summary.gate?.decidedBy, 'timeout');
+    assert.equal(summary.gate?.passed, false);
+    assert.match(summary.gate?.reasons.at(-1) ?? '', /nobody approved or rejected within 1s/);
+    const promote = calls.find((c) => c.name === 'promoteArtifact');
+    assert.equal((promote?.input as { decision: { decidedBy: string } }).decision.decidedBy, 'timeout');
+    assert.equal(store.production, 'v6');
+  });
+
+  test('cancel during training: training stops, the run ends cancelled with the last checkpoint key', async () => {
+    let sawCancellation = false;
+    const adversarialTrain = async ({ runId }: AdversarialTrainInput): Promise<TrainResult> => {
+      const ctx = Context.current();
+      const workflow = env.client.workflow.getHandle(ctx.info.workflowExecution?.workflowId ?? '');
+      const progress = (batch: number, checkpointKey: string) => ({
+        epoch: 1,
+        epochs: 5,
+        batch,
+        batchesPerEpoch: 100,
+        epsilon: 0.05,
+        loss: 1.2,
+        imagesPerSecond: 900,
+        checkpoints: batch / 10,
+        checkpointKey,
+      });
+      await workflow.signal(progressSignal, progress(10, `runs/${runId}/checkpoints/b10`));
+      try {
+        for (;;) {
+          ctx.heartbeat({ cursor: 10, checkpoints: 1, checkpointKey: `runs/${runId}/checkpoints/b10` });
+          await Promise.race([ctx.cancelled, ctx.sleep(50)]);
+        }
+      } catch (err) {
+        if (!(err instanceof CancelledFailure)) throw err;
+        sawCancellation = true;
+        // The graceful stop: a last checkpoint, reported before the activity gives up.
+        await workflow.signal(progressSignal, progress(20, `runs/${runId}/checkpoints/b20`));
+        throw err;
+      }
+    };
+    const { activities, calls } = fakeActivities({ adversarialTrain });
+    const summary = await runHardening(
+      env,
+      { version: 1, compute: { heartbeatTimeout: '5s' } },
+      activities,
+      async (h) => {
+        await until(async () => {
+          const p = await h.query(progressQuery);
+          return p.stage === 'training' && p.checkpointKey !== undefined;
+        });
+        const p = await h.query(progressQuery);
+        assert.equal(p.training?.batch, 10);
+        assert.equal(p.training?.batchesPerEpoch, 100);
+        assert.equal(p.training?.imagesPerSecond, 900);
+        assert.equal(p.baseline?.clean, 0.91);
+        await h.signal(cancelSignal, { by: 'carol', reason: 'wrong ε' });
+      },
+    );
+
+    assert.ok(sawCancellation, 'the training activity saw the cancellation');
+    assert.equal(summary.status, 'cancelled');
+    assert.equal(summary.stage, 'training');
+    assert.match(summary.checkpointKey ?? '', /checkpoints\/b20$/);
+    assert.equal(summary.checkpoints, 2);
+    assert.deepEqual(summary.cancel, { by: 'carol', reason: 'wrong ε' });
+    assert.deepEqual(names(calls), ['fetchDataset', 'prepareModel', 'baselineEval', 'adversarialTrain']);
+  });
+
+  test('invalid spec: fails as InvalidSpec naming every bad field, before any activity runs', async () => {
+    const { activities, calls } = fakeActivities();
+    const cause = await failure(
+      runHardening(env, { version: 1, training: { epochs: -1 }, epsilion: 0.3 } as never, activities),
+    );
+    assert.equal(cause.type, Failure.InvalidSpec);
+    assert.equal(cause.nonRetryable, true);
+    assert.match(cause.message, /training\.epochs: got -1, expected an integer >= 1/);
+    assert.match(cause.message, /epsilion: unknown key \(did you mean epsilon\?\)/);
+    assert.deepEqual(calls, []);
+  });
+
+  test('a permanent failure (Diverged) propagates with its type, without retries', async () => {
+    const { activities, calls } = fakeActivities({
+      adversarialTrain: async () => {
+        throw fail(Failure.Diverged, 'loss=NaN at epoch 1 batch 3', { epoch: 1, batch: 3 });
+      },
+    });
+    const cause = await failure(runHardening(env, { version: 1 }, activities));
+    assert.equal(cause.type, Failure.Diverged);
+    assert.match(cause.message, /^training: loss=NaN at epoch 1 batch 3/);
+    assert.deepEqual(cause.details, [{ epoch: 1, batch: 3 }]);
+    assert.equal(calls.filter((c) => c.name === 'adversarialTrain').length, 1);
+    assert.ok(!names(calls).includes('promoteArtifact'));
+  });
+
+  test('failure types of the vocabulary are not retried even when thrown as retryable', async () => {
+    const { activities, calls } = fakeActivities({
+      fetchDataset: async () => {
+        throw ApplicationFailure.retryable(
+          'train-images-idx3-ubyte.gz: sha256 abc.. but the spec pins def..',
+          Failure.ChecksumMismatch,
+        );
+      },
+    });
+    const cause = await failure(runHardening(env, { version: 1 }, activities));
+    assert.equal(cause.type, Failure.ChecksumMismatch);
+    assert.match(cause.message, /^fetching-dataset: /);
+    assert.deepEqual(names(calls), ['fetchDataset']);
+  });
+
+  test('a transient failure is retried', async () => {
+    let failures = 1;
+    const base = fakeActivities();
+    const { activities, calls } = fakeActivities({
+      fetchDataset: async (input) => {
+        if (failures-- > 0) throw new Error('connection reset while downloading');
+        return base.activities.fetchDataset(input);
+      },
+    });
+    const summary = await runHardening(env, { version: 1 }, activities);
+    assert.equal(summary.status, 'completed');
+    assert.deepEqual(
+      calls.filter((c) => c.name === 'fetchDataset').map((c) => c.attempt),
+      [1, 2],
+    );
+  });
+});
