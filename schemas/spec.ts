@@ -289,6 +289,7 @@ export type ComputeSpec = z.infer<typeof ComputeSpec>;
 // The spec
 
 const SpecObject = z.strictObject({
+  $schema: z.string().optional().meta({ description: 'the JSON Schema this file follows (for editors)' }),
   version: z.literal(1).meta({ description: 'spec format version' }),
   description: z.string().optional(),
   dataset: DatasetSpec.prefault({}),
