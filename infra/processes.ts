@@ -33,6 +33,11 @@ export function startTime(pid: number): string | undefined {
   }
 }
 
+/** Alive and not a zombie waiting to be reaped: a process that still holds its ports. */
+export function isRunning(pid: number | undefined): boolean {
+  return pid !== undefined && isAlive(pid) && !isZombie(pid);
+}
+
 /** Zombies count as gone: they hold no port and will not answer. */
 function isZombie(pid: number): boolean {
   try {

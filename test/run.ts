@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findTemporal } from '../infra/binaries';
 import { REPO_ROOT } from '../infra/config';
@@ -150,16 +151,19 @@ async function main(): Promise<number> {
   return total.failed > 0 ? 1 : 0;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = signal;
-    process.stderr.write(`\n${signal}: stopping the tests and the stack\n`);
-    // The child's exit lets main() reach its finally (down). Without a child, main() notices `interrupted`;
-    // and if this process dies anyway, the watchdog stops the servers.
-    child?.kill(signal);
-  });
-}
+// Importing this file (a unit test of parseTapCounts) must not run the tests.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (interrupted) return;
+      interrupted = signal;
+      process.stderr.write(`\n${signal}: stopping the tests and the stack\n`);
+      // The child's exit lets main() reach its finally (down). Without a child, main() notices `interrupted`;
+      // and if this process dies anyway, the watchdog stops the servers.
+      child?.kill(signal);
+    });
+  }
 
-const code = await main();
-process.exitCode = interrupted ? (interrupted === 'SIGINT' ? 130 : 143) : code;
+  const code = await main();
+  process.exitCode = interrupted ? (interrupted === 'SIGINT' ? 130 : 143) : code;
+}
