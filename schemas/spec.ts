@@ -305,6 +305,8 @@ const SpecObject = z.strictObject({
 
 /** The few checks that span fields. They run once every field is valid; JSON Schema does not carry them. */
 function crossFieldChecks(s: z.output<typeof SpecObject>, ctx: z.core.$RefinementCtx<z.output<typeof SpecObject>>) {
+  // zod runs refinements after non-fatal issues (a number out of range) too: check only a fully valid spec.
+  if (ctx.issues.length > 0) return;
   const issue = (path: (string | number)[], input: unknown, message: string) =>
     ctx.addIssue({ code: 'custom', path, input, message });
   const { epsilon, training, evaluation, gate } = s;
