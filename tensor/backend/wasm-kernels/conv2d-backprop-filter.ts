@@ -11,9 +11,12 @@ interface Attrs {
 }
 
 /**
- * dW[i,j,c,o] = Σ_{n,y,x} xPadded[n, y·sh + i, x·sw + j, c] · dy[n,y,x,o], computed as one matrix product:
- * the input is put channels-first once, the kh·kw shifted (strided) windows are sliced out and stacked into
- * patches [kh·kw·ci, n·oh·ow], and patches × dy[n·oh·ow, co] runs on XNNPACK's MatMul with no transpose flag.
+ * dW[i,j,c,o] = Σ_{n,y,x} xPadded[n, y·sh + i, x·sw + j, c] · dy[n,y,x,o], on XNNPACK in one of two forms,
+ * whichever moves less data (both contract over n·oh·ow, which is the leading axis of x and dy):
+ * - patches (kh·kw·ci ≤ co): the kh·kw shifted windows of the channels-first input are cut with StridedSlice
+ *   into patches [kh·kw·ci, n·oh·ow], then patches × dy[n·oh·ow, co] on MatMul without transpose flags;
+ * - convolution (kh·kw·ci > co): the batch becomes the channel axis, conv2d(x as [ci, h, w, n], dy as a filter
+ *   [oh, ow, n, co], dilation = stride) gives [ci, kh, kw, co]; it costs two transposes instead of the patches.
  */
 export function conv2dBackpropFilter(xInfo: TensorInfo, dyInfo: TensorInfo, attrs: Attrs): tf.Tensor4D {
   return tf.tidy(() => {
@@ -40,15 +43,19 @@ export function conv2dBackpropFilter(xInfo: TensorInfo, dyInfo: TensorInfo, attr
     const needW = (ow - 1) * sw + kw;
     let xp: tf.Tensor = padOrCrop(x, 1, top, needH - h - top);
     xp = padOrCrop(xp, 2, left, needW - w - left);
+    if (kh * kw * ci > co) {
+      const xt = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D;
+      const filter = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+      const dw = tf.conv2d(xt, filter, 1, 'valid', 'NHWC', [sh, sw]);
+      return tf.transpose(dw, [1, 2, 0, 3]) as tf.Tensor4D;
+    }
     // Channels first, so each window slice flattens to [ci, n·oh·ow] rows of the patch matrix.
     const xt = ci === 1 ? tf.reshape(xp, [1, n, needH, needW]) : tf.transpose(xp, [3, 0, 1, 2]);
     const rows: tf.Tensor[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const window =
-          sh === 1 && sw === 1
-            ? tf.slice(xt, [0, 0, i, j], [ci, n, oh, ow])
-            : tf.stridedSlice(xt, [0, 0, i, j], [ci, n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1], [1, 1, sh, sw]);
+        const end = [ci, n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1];
+        const window = tf.stridedSlice(xt, [0, 0, i, j], end, [1, 1, sh, sw]);
         rows.push(tf.reshape(window, [ci, n * oh * ow]));
       }
     }

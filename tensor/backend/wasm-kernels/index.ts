@@ -5,10 +5,12 @@ import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
 import { batchMatMulConfig, fusedMatMulConfig } from './mat-mul';
 import { maxPoolGradConfig } from './max-pool-grad';
+import { sumConfig } from './sum';
 
 export { conv2dBackpropFilter } from './conv2d-backprop-filter';
 export { conv2dBackpropInput } from './conv2d-backprop-input';
-export { maxPoolGrad2x2 } from './max-pool-grad';
+export { maxPoolGrad2x2, maxPoolGrad2x2Heap } from './max-pool-grad';
+export { sumLeadingAxes } from './sum';
 
 /** Kernel names this module adds to or replaces on the wasm backend. */
 export const WASM_TRAINING_KERNELS = [
@@ -17,9 +19,16 @@ export const WASM_TRAINING_KERNELS = [
   tf.MaxPoolGrad,
   tf.BatchMatMul,
   tf._FusedMatMul,
+  tf.Sum,
 ] as const;
 
 let registered = false;
+const originals = new Map<string, KernelConfig>();
+
+/** The wasm backend's own kernel that `registerWasmTrainingKernels()` replaced, if any (for tests and benches). */
+export function originalWasmKernel(kernelName: string): KernelConfig | undefined {
+  return originals.get(kernelName);
+}
 
 /**
  * Registers the training kernels on the wasm backend: adds Conv2DBackpropFilter and replaces the scalar
@@ -35,9 +44,14 @@ export function registerWasmTrainingKernels(): void {
     maxPoolGradConfig(),
     batchMatMulConfig(),
     fusedMatMulConfig(),
+    sumConfig(),
   ];
   for (const config of configs) {
-    if (tf.getKernel(config.kernelName, WASM) != null) tf.unregisterKernel(config.kernelName, WASM);
+    const existing = tf.getKernel(config.kernelName, WASM);
+    if (existing != null) {
+      originals.set(config.kernelName, existing);
+      tf.unregisterKernel(config.kernelName, WASM);
+    }
     tf.registerKernel(config);
   }
   registered = true;
