@@ -33,7 +33,11 @@ export function parseSpecText(text: string, file: string): unknown {
     if (err instanceof YAMLParseError) {
       const at = err.linePos?.[0];
       const where = at ? `line ${at.line}, column ${at.col}: ` : '';
-      throw new SpecFileError(file, `not valid YAML: ${where}${err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, { cause: err });
+      throw new SpecFileError(
+        file,
+        `not valid YAML: ${where}${err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
+        { cause: err },
+      );
     }
     throw new SpecFileError(file, `not valid YAML: ${(err as Error).message}`, { cause: err });
   }

@@ -10,9 +10,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../../activities/contract';
-import type { Metrics, RunSummary } from '../../../schemas/payloads';
+import type { RunSummary } from '../../../schemas/payloads';
 import type { SpecInput } from '../../../schemas/spec';
 import { hardeningRun } from '../../../workflows';
+import { metrics } from './fixtures';
+
+export { metrics };
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -42,19 +45,6 @@ export interface Call {
   attempt: number;
   input: unknown;
 }
-
-export const metrics = (clean: number, robust: number, overrides: Partial<Metrics> = {}): Metrics => ({
-  clean,
-  robust: [{ attack: 'pgd20', eps: 0.1, accuracy: robust }],
-  epsCurve: [],
-  perClass: [],
-  confusion: [],
-  examples: [],
-  images: 1000,
-  seconds: 1,
-  backend: 'wasm',
-  ...overrides,
-});
 
 /**
  * Fake activities: plausible results, every call recorded in `calls` (with its queue and attempt). `production`
