@@ -206,6 +206,46 @@ describe('hardeningRun', () => {
     assert.deepEqual(names(calls), ['fetchDataset', 'prepareModel', 'baselineEval', 'adversarialTrain']);
   });
 
+  test('cancel while awaiting approval: cancelled, nothing promoted', async () => {
+    const { activities, calls } = fakeActivities();
+    const summary = await runHardening(env, { version: 1, gate: { requireApproval: true } }, activities, async (h) => {
+      await until(async () => (await h.query(progressQuery)).awaitingApproval);
+      await h.signal(cancelSignal);
+    });
+    assert.equal(summary.status, 'cancelled');
+    assert.equal(summary.stage, 'awaiting-approval');
+    assert.equal(summary.gate, undefined);
+    assert.ok(!names(calls).includes('promoteArtifact'));
+  });
+
+  test('a Temporal cancellation (handle.cancel) reaches training and ends the workflow as Cancelled', async () => {
+    let sawCancellation = false;
+    const { activities } = fakeActivities({
+      adversarialTrain: async () => {
+        const ctx = Context.current();
+        try {
+          for (;;) {
+            ctx.heartbeat({ cursor: 0, checkpoints: 0 });
+            await Promise.race([ctx.cancelled, ctx.sleep(50)]);
+          }
+        } catch (err) {
+          sawCancellation = err instanceof CancelledFailure;
+          throw err;
+        }
+      },
+    });
+    const run = runHardening(env, { version: 1, compute: { heartbeatTimeout: '5s' } }, activities, async (h) => {
+      await until(async () => (await h.query(progressQuery)).stage === 'training');
+      await h.cancel();
+    });
+    const err = await run.then(
+      () => assert.fail('expected the workflow to end cancelled'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+    assert.ok(sawCancellation, 'the training activity saw the cancellation');
+  });
+
   test('invalid spec: fails as InvalidSpec naming every bad field, before any activity runs', async () => {
     const { activities, calls } = fakeActivities();
     const cause = await failure(
