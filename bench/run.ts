@@ -1,0 +1,158 @@
+/**
+ * `npm run bench [-- --json] [--seconds 6] [--rounds 2] [--engines wasm,cpu,pytorch] [--optimizer sgd|adam]`
+ *
+ * Adversarial-training throughput (reference CNN, batch 128 of random 28×28×1 images, PGD-7 at ε = 0.1, step ε/4,
+ * random start, then one optimizer step on the adversarial batch) and PGD-20 evaluation throughput (attack +
+ * prediction), for each tfjs backend that starts and for PyTorch at one thread (bench/torch_bench.py), run in
+ * separate processes one after another and interleaved over rounds, because the machine is shared and noisy.
+ * Each figure is the best round. The cpu backend is slow: it runs one round with its minimum iterations only.
+ */
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface Result {
+  engine: string;
+  threads: number;
+  advTrainExamplesPerSec: number;
+  pgd20EvalExamplesPerSec: number;
+}
+
+interface Options {
+  /** One JSON object per engine per line instead of the table. Default false. */
+  json: boolean;
+  /** Seconds each measurement runs (after a warm-up step). Default 6. */
+  seconds: number;
+  /** Rounds over the engines; each engine keeps its best round. Default 2. */
+  rounds: number;
+  /** Engines to run. Default wasm, cpu, pytorch. */
+  engines: string[];
+  /** Optimizer of the training step. Default sgd. */
+  optimizer: 'sgd' | 'adam';
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export function parseArgs(argv: string[]): Options {
+  const opts: Options = { json: false, seconds: 6, rounds: 2, engines: ['wasm', 'cpu', 'pytorch'], optimizer: 'sgd' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--json') opts.json = true;
+    else if (a === '--seconds') opts.seconds = Number(value());
+    else if (a === '--rounds') opts.rounds = Number(value());
+    else if (a === '--engines') opts.engines = value().split(',');
+    else if (a === '--optimizer') opts.optimizer = value() === 'adam' ? 'adam' : 'sgd';
+    else throw new Error(`unknown argument ${a}; see the comment at the top of bench/run.ts`);
+  }
+  return opts;
+}
+
+/** The first Python that can import torch: $TEMPERED_PYTHON, /usr/bin/python3 (Debian's torch), python3. */
+export function findTorchPython(): { python?: string; why: string } {
+  const candidates = [process.env.TEMPERED_PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => !!c);
+  const failures: string[] = [];
+  for (const python of candidates) {
+    const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (r.status === 0) return { python, why: '' };
+    failures.push(`${python}: ${(r.error?.message ?? r.stderr.trim().split('\n').pop() ?? '').slice(0, 120)}`);
+  }
+  return { why: failures.join('; ') };
+}
+
+function runEngine(engine: string, opts: Options, minIters: number, seconds: number, python?: string): Result {
+  const r =
+    engine === 'pytorch'
+      ? spawnSync(
+          python!,
+          [
+            join(here, 'torch_bench.py'),
+            '--threads',
+            '1',
+            '--seconds',
+            String(seconds),
+            '--min-iters',
+            String(minIters),
+            '--optimizer',
+            opts.optimizer,
+          ],
+          { encoding: 'utf8' },
+        )
+      : spawnSync(
+          process.execPath,
+          ['--import', 'tsx', join(here, 'engine.ts'), engine, String(seconds), String(minIters), opts.optimizer],
+          { encoding: 'utf8', maxBuffer: 1 << 24 },
+        );
+  const line = r.stdout?.trim().split('\n').pop();
+  if (r.status !== 0 || !line) {
+    throw new Error(
+      `${engine} failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`,
+    );
+  }
+  return JSON.parse(line) as Result;
+}
+
+function table(results: Result[], torch?: Result): string {
+  const ratio = (v: number, ref?: number) => (ref ? `${(v / ref).toFixed(2)}×` : '—');
+  const rows = [
+    ['engine', 'threads', 'adv-train ex/s', '× PyTorch', 'PGD-20 eval ex/s', '× PyTorch'],
+    ...results.map((r) => [
+      r.engine,
+      String(r.threads),
+      r.advTrainExamplesPerSec.toFixed(1),
+      ratio(r.advTrainExamplesPerSec, torch?.advTrainExamplesPerSec),
+      r.pgd20EvalExamplesPerSec.toFixed(1),
+      ratio(r.pgd20EvalExamplesPerSec, torch?.pgd20EvalExamplesPerSec),
+    ]),
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`).join('\n');
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const note = (line: string) => process.stderr.write(`${line}\n`);
+  let python: string | undefined;
+  if (opts.engines.includes('pytorch')) {
+    const found = findTorchPython();
+    python = found.python;
+    if (!python) note(`bench: PyTorch skipped, no python with torch (${found.why})`);
+  }
+  const engines = opts.engines.filter((e) => e !== 'pytorch' || python);
+  const best = new Map<string, Result>();
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const engine of engines) {
+      const slow = engine === 'cpu';
+      if (slow && round > 0) continue;
+      try {
+        const r = runEngine(engine, opts, slow ? 1 : 2, slow ? 0 : opts.seconds, python);
+        note(
+          `bench: round ${round + 1} ${r.engine}: ${r.advTrainExamplesPerSec.toFixed(1)} / ${r.pgd20EvalExamplesPerSec.toFixed(1)} ex/s`,
+        );
+        const prev = best.get(engine);
+        best.set(engine, {
+          ...r,
+          advTrainExamplesPerSec: Math.max(r.advTrainExamplesPerSec, prev?.advTrainExamplesPerSec ?? 0),
+          pgd20EvalExamplesPerSec: Math.max(r.pgd20EvalExamplesPerSec, prev?.pgd20EvalExamplesPerSec ?? 0),
+        });
+      } catch (err) {
+        note(`bench: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+  const results = [...best.values()];
+  if (opts.json) {
+    for (const r of results) {
+      const { engine, threads, advTrainExamplesPerSec, pgd20EvalExamplesPerSec } = r;
+      process.stdout.write(`${JSON.stringify({ engine, threads, advTrainExamplesPerSec, pgd20EvalExamplesPerSec })}\n`);
+    }
+  } else {
+    process.stdout.write(`${table(results, best.get('pytorch'))}\n`);
+  }
+}
+
+await main();

@@ -1,0 +1,100 @@
+import * as tf from '@tensorflow/tfjs';
+import { buildReferenceCnn } from '../tensor/models/reference-cnn';
+
+/** The bench's fixed workload: reference CNN, batch of random 28×28×1 images, L∞ PGD at ε = 0.1, step ε/4. */
+export interface Workload {
+  batch: number;
+  eps: number;
+  trainSteps: number;
+  evalSteps: number;
+  optimizer: 'sgd' | 'adam';
+}
+
+export const DEFAULT_WORKLOAD: Workload = { batch: 128, eps: 0.1, trainSteps: 7, evalSteps: 20, optimizer: 'sgd' };
+
+/** PGD from a random start: returns a new tensor the caller owns. */
+export type Pgd = (model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, steps: number, seed: number) => tf.Tensor4D;
+
+/**
+ * The project's attack (tensor/attacks) when it loads, so the bench measures the real code path; otherwise a
+ * short L∞ PGD of the same shape (random start, sign steps, projection onto the ε-box ∩ [0,1]).
+ */
+export async function loadPgd(eps: number): Promise<{ pgd: Pgd; source: string }> {
+  try {
+    const { attack } = await import('../tensor/attacks');
+    const pgd: Pgd = (model, x, y, steps, seed) =>
+      attack(model, x, y, { norm: 'linf', eps, stepSize: eps / 4, steps, randomStart: true, seed });
+    return { pgd, source: 'tensor/attacks' };
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    const pgd: Pgd = (model, x, y, steps, seed) => {
+      const onehot = tf.oneHot(y, 10);
+      const loss = (a: tf.Tensor) => tf.losses.softmaxCrossEntropy(onehot, model.apply(a) as tf.Tensor) as tf.Scalar;
+      const grad = tf.grad(loss);
+      const lo = tf.maximum(tf.sub(x, eps), 0);
+      const hi = tf.minimum(tf.add(x, eps), 1);
+      let adv = tf.tidy(() =>
+        tf.minimum(tf.maximum(tf.add(x, tf.randomUniform(x.shape, -eps, eps, 'float32', seed)), lo), hi),
+      );
+      for (let i = 0; i < steps; i++) {
+        const next = tf.tidy(() => tf.minimum(tf.maximum(tf.add(adv, tf.mul(tf.sign(grad(adv)), eps / 4)), lo), hi));
+        adv.dispose();
+        adv = next;
+      }
+      tf.dispose([onehot, lo, hi]);
+      return adv as tf.Tensor4D;
+    };
+    return { pgd, source: `bench's own PGD (tensor/attacks did not load: ${why})` };
+  }
+}
+
+/** Examples per second of `step`, after one warm-up call, over at least `seconds` and `minIters` calls. */
+export async function throughput(step: () => Promise<void>, batch: number, seconds: number, minIters: number) {
+  await step();
+  let n = 0;
+  const t0 = performance.now();
+  while (n < minIters || performance.now() - t0 < seconds * 1000) {
+    await step();
+    n++;
+  }
+  return (n * batch) / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * Adversarial-training and PGD-20 evaluation throughput of the current tfjs backend on the workload.
+ * Everything it creates is disposed before it returns.
+ */
+export async function measureTfjs(w: Workload, pgd: Pgd, seconds: number, minIters: number) {
+  const model = buildReferenceCnn({ seed: 1 });
+  const x = tf.randomUniform([w.batch, 28, 28, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const y = tf.randomUniform([w.batch], 0, 10, 'int32', 3) as tf.Tensor1D;
+  const onehot = tf.oneHot(y, 10);
+  const optimizer = w.optimizer === 'sgd' ? tf.train.sgd(0.01) : tf.train.adam(1e-3);
+  let seed = 0;
+  try {
+    const trainStep = async () => {
+      const adv = pgd(model, x, y, w.trainSteps, seed++);
+      const loss = optimizer.minimize(
+        () => tf.losses.softmaxCrossEntropy(onehot, model.apply(adv, { training: true }) as tf.Tensor) as tf.Scalar,
+        true,
+      );
+      adv.dispose();
+      await loss!.data();
+      loss!.dispose();
+    };
+    const evalStep = async () => {
+      const adv = pgd(model, x, y, w.evalSteps, seed++);
+      const pred = tf.tidy(() => tf.argMax(model.apply(adv) as tf.Tensor, 1));
+      adv.dispose();
+      await pred.data();
+      pred.dispose();
+    };
+    const advTrain = await throughput(trainStep, w.batch, seconds, minIters);
+    const pgd20Eval = await throughput(evalStep, w.batch, seconds, minIters);
+    return { advTrain, pgd20Eval };
+  } finally {
+    tf.dispose([x, y, onehot]);
+    optimizer.dispose();
+    model.dispose();
+  }
+}
