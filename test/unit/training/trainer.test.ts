@@ -6,6 +6,7 @@ import { CheckpointError, TrainingDivergedError } from '../../../tensor/training
 import { Trainer } from '../../../tensor/training/trainer';
 import type { StepResult } from '../../../tensor/training/trainer';
 import { flatWeights, sameBits, syntheticDataset, tinyModel } from './helpers';
+import { checkExactResume, RESUME_CONFIGS } from './resume-check';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -18,31 +19,6 @@ async function runAll(t: Trainer): Promise<StepResult[]> {
   const out: StepResult[] = [];
   while (!t.done) out.push(await t.step());
   return out;
-}
-
-/** Weights, optimizer slots and counters of a finished run, for bitwise comparison. */
-async function fingerprint(t: Trainer, model: tf.LayersModel) {
-  const s = await t.state();
-  const slots = new Float32Array(s.optimizer.slots.reduce((a, x) => a + x.data.length, 0));
-  let o = 0;
-  for (const x of s.optimizer.slots) {
-    slots.set(x.data, o);
-    o += x.data.length;
-  }
-  return {
-    weights: await flatWeights(model),
-    slots,
-    counters: JSON.stringify([
-      s.cursor,
-      s.done,
-      s.optimizerSteps,
-      s.optimizer.iterations,
-      s.optimizer.accBeta1,
-      s.optimizer.accBeta2,
-      s.rngState,
-      s.metrics.history.map((h) => [h.meanLoss, h.meanEps, h.lastLr]),
-    ]),
-  };
 }
 
 describe('Trainer: learning', () => {
@@ -117,86 +93,10 @@ describe('Trainer: learning', () => {
   });
 });
 
-describe('Trainer: exact resume', () => {
-  const configs: [string, TrainingConfigInput][] = [
-    [
-      'Adam, linear ε warm-up, clean fraction, 2 restarts, accumulation 2',
-      {
-        ...base,
-        epsilon: { max: 0.1, schedule: 'linear', warmupEpochs: 1 },
-        attack: { steps: 3, restarts: 2 },
-        cleanFraction: 0.25,
-        gradientAccumulation: 2,
-        lrSchedule: { type: 'cosine', warmupEpochs: 0.5 },
-      },
-    ],
-    [
-      'SGD momentum, TRADES, L2, label smoothing',
-      {
-        ...base,
-        optimizer: 'sgd',
-        momentum: 0.9,
-        learningRate: 0.05,
-        epsilon: { max: 0.5, schedule: 'cosine', warmupEpochs: 1 },
-        attack: { norm: 'l2', steps: 2 },
-        tradesBeta: 3,
-        labelSmoothing: 0.1,
-      },
-    ],
-  ];
-
-  for (const [name, config] of configs) {
+describe('Trainer: exact resume (cpu)', () => {
+  for (const [name, config] of RESUME_CONFIGS) {
     it(`bitwise equal to an uninterrupted run: ${name}`, async () => {
-      const model = tinyModel({ seed: 5 });
-      const straight = await Trainer.create({ model, train: data, config });
-      const expected = await (async () => {
-        try {
-          await runAll(straight);
-          return await fingerprint(straight, model);
-        } finally {
-          straight.dispose();
-          model.dispose();
-        }
-      })();
-
-      // 1 = mid-epoch (and mid-accumulation), 3 = before the short last batch, 4 = epoch boundary, 6 = epoch 1
-      for (const cut of [1, 3, 4, 6]) {
-        const m1 = tinyModel({ seed: 5 });
-        const t1 = await Trainer.create({ model: m1, train: data, config });
-        let bytes: Uint8Array;
-        try {
-          for (let i = 0; i < cut; i++) await t1.step();
-          bytes = await t1.checkpoint();
-        } finally {
-          t1.dispose();
-          m1.dispose();
-        }
-        // a differently initialised model: everything must come from the checkpoint
-        const m2 = tinyModel({ seed: 99 });
-        const t2 = await Trainer.resume(bytes, { model: m2, train: data });
-        try {
-          assert.deepEqual(t2.cursor, { epoch: Math.floor(cut / 4), batch: cut % 4 });
-          await runAll(t2);
-          const got = await fingerprint(t2, m2);
-          assert.ok(sameBits(got.weights, expected.weights), `weights differ after resuming at batch ${cut}`);
-          assert.ok(sameBits(got.slots, expected.slots), `optimizer slots differ after resuming at batch ${cut}`);
-          assert.equal(got.counters, expected.counters, `counters differ after resuming at batch ${cut}`);
-        } finally {
-          t2.dispose();
-          m2.dispose();
-        }
-      }
-
-      // the comparison is sensitive: another seed gives other weights
-      const m3 = tinyModel({ seed: 5 });
-      const t3 = await Trainer.create({ model: m3, train: data, config: { ...config, seed: 12 } });
-      try {
-        await runAll(t3);
-        assert.ok(!sameBits(await flatWeights(m3), expected.weights), 'a different seed should change the weights');
-      } finally {
-        t3.dispose();
-        m3.dispose();
-      }
+      await checkExactResume(config);
     });
   }
 });
