@@ -102,7 +102,7 @@ export function attack(
   const kept: tf.Tensor[] = y === undefined ? [labels] : [];
   try {
     const numClasses = model.outputs[0]?.shape[1] ?? tf.tidy(() => logits(x).shape[1]);
-    const onehot = tf.oneHot(labels, numClasses).toFloat() as tf.Tensor2D;
+    const onehot = tf.tidy(() => tf.oneHot(labels, numClasses).toFloat() as tf.Tensor2D);
     kept.push(onehot);
     const loss = (adv: tf.Tensor) => tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits(adv as tf.Tensor4D)))));
     const p: Prepared = { x, a, logits, grad: tf.grad(loss) as (adv: tf.Tensor4D) => tf.Tensor4D };
