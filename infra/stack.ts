@@ -427,6 +427,29 @@ function spawnWatchdog(paths: StackPaths, tiePid: number, servers: { name: 'temp
   }
 }
 
+/**
+ * Ties a process group (a child spawned with `detached: true`, whose pid is its group id) to `tiePid`: when
+ * that process disappears, even by SIGKILL, the group gets SIGTERM, then SIGKILL after 10 s. The watchdog
+ * exits by itself once the group is gone. Returns the watchdog's pid; its lines go to `logFile`.
+ */
+export function tieProcessGroup(pgid: number, tiePid: number, logFile: string, name = 'group'): number {
+  const config = { tiePid, tieStart: startTime(tiePid), servers: [], groups: [{ name, pgid }] };
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = spawn(process.execPath, [WATCHDOG, JSON.stringify(config)], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: serverEnv(),
+    });
+    if (child.pid === undefined) throw new Error(`could not start the watchdog (${WATCHDOG})`);
+    child.on('error', () => {});
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Env vars handing the stack to a child process: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, S3_ENDPOINT, keys, region. */
 export function stackEnv(info: StackInfo): Record<string, string> {
   return connectionEnv(info);

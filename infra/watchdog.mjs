@@ -1,7 +1,8 @@
 // Stops a local stack's servers when the process it is tied to disappears, even after a SIGKILL.
 // Spawned detached by infra/stack.ts `up({ tieToPid })`; plain JavaScript so it starts fast without tsx.
-// Argument: JSON { tiePid, tieStart?, servers: [{ name, pid, marker, pidFile }], watchdogPidFile }.
-// It kills by recorded PID only, after checking the command line still holds the stack's marker path.
+// Argument: JSON { tiePid, tieStart?, servers: [{ name, pid, marker, pidFile }], groups?: [{ name, pgid }],
+// watchdogPidFile? }. It kills by recorded PID only, after checking the command line still holds the stack's
+// marker path; a group (e.g. a test runner's child `node --test` and its per-file processes) by process group id.
 import { readFileSync, rmSync } from 'node:fs';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
@@ -39,6 +40,27 @@ function ours(server) {
   }
 }
 
+function groupAlive(group) {
+  try {
+    process.kill(-group.pgid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+const servers = config.servers ?? [];
+const groups = config.groups ?? [];
+const anythingLeft = () => servers.some(ours) || groups.some(groupAlive);
+
+function signalGroup(group, signal) {
+  try {
+    process.kill(-group.pgid, signal);
+  } catch {
+    /* gone */
+  }
+}
+
 function tiedAlive() {
   if (!alive(config.tiePid)) return false;
   // A recycled pid is not the process we were tied to.
@@ -56,7 +78,12 @@ function removePidFile(file, pid) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function stopAll() {
-  const running = config.servers.filter(ours);
+  const running = servers.filter(ours);
+  const runningGroups = groups.filter(groupAlive);
+  for (const g of runningGroups) {
+    log(`stopping process group ${g.pgid} (${g.name})`);
+    signalGroup(g, 'SIGTERM');
+  }
   for (const s of running) {
     log(`stopping ${s.name} (pid ${s.pid})`);
     try {
@@ -66,7 +93,10 @@ async function stopAll() {
     }
   }
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && running.some((s) => alive(s.pid))) await sleep(100);
+  while (Date.now() < deadline && (running.some((s) => alive(s.pid)) || runningGroups.some(groupAlive))) {
+    await sleep(100);
+  }
+  for (const g of runningGroups) if (groupAlive(g)) signalGroup(g, 'SIGKILL');
   for (const s of running) {
     if (alive(s.pid)) {
       log(`${s.name} (pid ${s.pid}) ignored SIGTERM, sending SIGKILL`);
@@ -77,13 +107,14 @@ async function stopAll() {
       }
     }
   }
-  for (const s of config.servers) removePidFile(s.pidFile, s.pid);
+  for (const s of servers) removePidFile(s.pidFile, s.pid);
 }
 
-log(`tied to pid ${config.tiePid}; watching ${config.servers.map((s) => `${s.name}=${s.pid}`).join(', ')}`);
+const watched = [...servers.map((s) => `${s.name}=${s.pid}`), ...groups.map((g) => `${g.name}=group ${g.pgid}`)];
+log(`tied to pid ${config.tiePid}; watching ${watched.join(', ')}`);
 for (;;) {
-  if (!config.servers.some(ours)) {
-    log('servers are gone (stopped elsewhere); exiting');
+  if (!anythingLeft()) {
+    log('everything watched is gone (stopped elsewhere); exiting');
     break;
   }
   if (!tiedAlive()) {
@@ -93,4 +124,4 @@ for (;;) {
   }
   await sleep(300);
 }
-removePidFile(config.watchdogPidFile, process.pid);
+if (config.watchdogPidFile) removePidFile(config.watchdogPidFile, process.pid);

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findTemporal } from '../infra/binaries';
 import { REPO_ROOT } from '../infra/config';
-import { down, pickFreePorts, stackEnv, up } from '../infra/stack';
+import { down, pickFreePorts, stackEnv, tieProcessGroup, up } from '../infra/stack';
 
 interface Counts {
   passed: number;
@@ -47,7 +47,13 @@ let child: ChildProcess | undefined;
 let interrupted: NodeJS.Signals | undefined;
 
 /** Runs one phase in a child `node --test`, spec to our stdout, TAP to a file we parse. */
-function runPhase(name: string, files: string[], env: NodeJS.ProcessEnv, tapFile: string): Promise<Counts> {
+function runPhase(
+  name: string,
+  files: string[],
+  env: NodeJS.ProcessEnv,
+  tapFile: string,
+  watchdogLog: string,
+): Promise<Counts> {
   const args = [
     '--import',
     'tsx',
@@ -61,7 +67,14 @@ function runPhase(name: string, files: string[], env: NodeJS.ProcessEnv, tapFile
   ];
   process.stdout.write(`\n── ${name}: ${files.length} file${files.length === 1 ? '' : 's'}\n`);
   return new Promise((resolvePromise) => {
-    child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    // Its own process group, tied to this process: if the runner is SIGKILLed, the watchdog ends the tests too.
+    child = spawn(process.execPath, args, {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      detached: true,
+    });
+    if (child.pid !== undefined) tieProcessGroup(child.pid, process.pid, watchdogLog, `${name} tests`);
     child.on('error', (err) => {
       process.stderr.write(`${name}: could not start node --test: ${err.message}\n`);
       resolvePromise({ passed: 0, failed: 1 });
@@ -105,7 +118,8 @@ async function main(): Promise<number> {
   let keepHome = false;
 
   try {
-    if (unitFiles.length > 0) add(await runPhase('unit', unitFiles, process.env, join(scratch, 'unit.tap')));
+    if (unitFiles.length > 0)
+      add(await runPhase('unit', unitFiles, process.env, join(scratch, 'unit.tap'), join(scratch, 'watchdog.log')));
     if (integrationFiles.length > 0 && !interrupted) {
       home = join(scratch, 'stack');
       process.stdout.write(`\n── starting the stack in ${home} (logs: ${join(home, 'logs')})\n`);
@@ -131,7 +145,13 @@ async function main(): Promise<number> {
           TEMPERED_TEMPORAL_CLI: findTemporal({ log: (l) => process.stdout.write(`   ${l}\n`) }),
           TEMPERED_STACK_HOME: home,
         };
-        const counts = await runPhase('integration', integrationFiles, env, join(scratch, 'integration.tap'));
+        const counts = await runPhase(
+          'integration',
+          integrationFiles,
+          env,
+          join(scratch, 'integration.tap'),
+          join(scratch, 'watchdog.log'),
+        );
         if (counts.failed > 0) keepHome = true;
         add(counts);
       }
@@ -160,7 +180,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       process.stderr.write(`\n${signal}: stopping the tests and the stack\n`);
       // The child's exit lets main() reach its finally (down). Without a child, main() notices `interrupted`;
       // and if this process dies anyway, the watchdog stops the servers.
-      child?.kill(signal);
+      if (child?.pid !== undefined) {
+        try {
+          process.kill(-child.pid, signal);
+        } catch {
+          child.kill(signal);
+        }
+      }
     });
   }
 
