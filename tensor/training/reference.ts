@@ -1,0 +1,248 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
+import { attack } from '../attacks';
+import { backendReport, initBackend } from '../backend';
+import type { BackendPreference } from '../backend';
+import { FASHION_MNIST_DIR, loadFashionMnist, makeBatch, sequentialOrder, subset } from '../data';
+import type { ImageDataset } from '../data';
+import { buildReferenceCnn, loadModel, saveModel } from '../models';
+import type { TrainingConfigInput } from './config';
+import { CheckpointError } from './errors';
+import { trainLoop } from './loop';
+import { Trainer } from './trainer';
+
+/**
+ * The reference recipe on Fashion-MNIST (the figures the project quotes), as a function the script
+ * `npm run train:reference` calls:
+ * - standard: Adam lr 1e-3, batch 128;
+ * - adversarial: the same plus Madry PGD-7 L∞, step ε/4, ε linearly warmed up over the first epoch to `eps`;
+ * then the model is saved (tfjs layers format) and evaluated on the first `evalSize` test images, clean and under
+ * PGD-20 (step ε/4, one random start).
+ */
+export interface ReferenceOptions {
+  mode: 'standard' | 'adversarial';
+  epochs: number;
+  /** first N training images (default 60000: all) */
+  trainSize: number;
+  /** where the model (model.json + weights.bin) and the training checkpoint go */
+  out: string;
+  /** fine-tune the model saved in this folder instead of a fresh reference CNN */
+  from?: string;
+  /** ε of training (adversarial) and of the robust evaluation; default 0.1 */
+  eps: number;
+  /** test images evaluated; default 1000 */
+  evalSize: number;
+  batchSize: number;
+  seed: number;
+  /** continue from OUT/train-state.ckpt when it exists (written at every epoch end and every 50 batches) */
+  resume: boolean;
+  backend: BackendPreference;
+  dataDir: string;
+}
+
+export interface ReferenceResult {
+  backend: string;
+  clean: number;
+  robust: number;
+  evalImages: number;
+  attack: { method: 'pgd'; norm: 'linf'; eps: number; steps: number; stepSize: number; restarts: number };
+  seconds: number;
+}
+
+export const CHECKPOINT_FILE = 'train-state.ckpt';
+
+const USAGE =
+  'usage: npm run train:reference -- --mode standard|adversarial --epochs N --train-size N --out DIR ' +
+  '[--from DIR] [--eps 0.1] [--eval-size 1000] [--batch-size 128] [--seed 0] [--resume] [--backend auto|wasm|cpu|…] [--json]';
+
+/** Parses the script's arguments; throws an Error with the usage line on bad input. */
+export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: boolean } {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        mode: { type: 'string' },
+        epochs: { type: 'string' },
+        'train-size': { type: 'string' },
+        out: { type: 'string' },
+        from: { type: 'string' },
+        eps: { type: 'string' },
+        'eval-size': { type: 'string' },
+        'batch-size': { type: 'string' },
+        seed: { type: 'string' },
+        resume: { type: 'boolean' },
+        backend: { type: 'string' },
+        'data-dir': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${USAGE}`);
+  }
+  const int = (name: string, def: number | undefined, min: number): number => {
+    const raw = values[name];
+    if (raw === undefined) {
+      if (def === undefined) throw new Error(`--${name} is required\n${USAGE}`);
+      return def;
+    }
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer ≥ ${min}, got ${raw}\n${USAGE}`);
+    return v;
+  };
+  const mode = values.mode;
+  if (mode !== 'standard' && mode !== 'adversarial') {
+    throw new Error(`--mode must be standard or adversarial, got ${mode ?? 'nothing'}\n${USAGE}`);
+  }
+  const out = values.out;
+  if (typeof out !== 'string' || out === '') throw new Error(`--out DIR is required\n${USAGE}`);
+  const eps = values.eps === undefined ? 0.1 : Number(values.eps);
+  if (!Number.isFinite(eps) || eps <= 0 || eps > 1) {
+    throw new Error(`--eps must be a number in (0, 1], got ${values.eps}\n${USAGE}`);
+  }
+  return {
+    mode,
+    epochs: int('epochs', undefined, 1),
+    trainSize: int('train-size', 60000, 1),
+    out,
+    ...(typeof values.from === 'string' ? { from: values.from } : {}),
+    eps,
+    evalSize: int('eval-size', 1000, 1),
+    batchSize: int('batch-size', 128, 1),
+    seed: int('seed', 0, 0),
+    resume: values.resume === true,
+    backend: (values.backend as BackendPreference | undefined) ?? 'auto',
+    dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : FASHION_MNIST_DIR,
+    json: values.json === true,
+  };
+}
+
+/** The training config of the recipe. */
+export function referenceConfig(o: Pick<ReferenceOptions, 'mode' | 'epochs' | 'eps' | 'batchSize' | 'seed'>) {
+  const config: TrainingConfigInput = {
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    optimizer: 'adam',
+    learningRate: 1e-3,
+    seed: o.seed,
+  };
+  if (o.mode === 'adversarial') {
+    config.epsilon = { max: o.eps, schedule: 'linear', warmupEpochs: 1 };
+    config.attack = { norm: 'linf', steps: 7, stepSizeFraction: 0.25, restarts: 1, randomStart: true };
+  }
+  return config;
+}
+
+/**
+ * Clean and PGD-20 (step ε/4, one random start, seeded) accuracy of `model` on `data`, in batches of 100.
+ * Leaves no tensors behind.
+ */
+export async function evaluateReference(
+  model: tf.LayersModel,
+  data: ImageDataset,
+  eps: number,
+  seed = 0,
+): Promise<{ clean: number; robust: number; attack: ReferenceResult['attack'] }> {
+  const a = { method: 'pgd' as const, norm: 'linf' as const, eps, steps: 20, stepSize: eps / 4, restarts: 1 };
+  const order = sequentialOrder(data.count);
+  let clean = 0;
+  let robust = 0;
+  for (let start = 0, b = 0; start < data.count; start += 100, b++) {
+    const { x, y } = makeBatch(data, order, start, 100);
+    const counts = tf.tidy(() => {
+      const hits = (input: tf.Tensor4D) =>
+        tf.sum(tf.equal(tf.argMax(model.predict(input) as tf.Tensor2D, 1), y).toInt());
+      const adv = attack(model, x, y, { ...a, randomStart: true, seed: (seed + b) >>> 0 });
+      return tf.stack([hits(x), hits(adv)]);
+    });
+    const [c, r] = await counts.data();
+    tf.dispose([x, y, counts]);
+    clean += c;
+    robust += r;
+  }
+  return { clean: clean / data.count, robust: robust / data.count, attack: a };
+}
+
+/**
+ * Trains (or fine-tunes) the reference CNN with the recipe, saves it to `out`, evaluates it. `log` receives
+ * progress lines (one per epoch and every 20 batches).
+ */
+export async function runReference(
+  o: ReferenceOptions,
+  log: (line: string) => void = () => {},
+): Promise<ReferenceResult> {
+  const t0 = performance.now();
+  await initBackend(o.backend, { log });
+  const full = await loadFashionMnist(o.dataDir, 'train');
+  if (o.trainSize > full.count)
+    throw new Error(`--train-size ${o.trainSize} exceeds the ${full.count} training images`);
+  const train = o.trainSize === full.count ? full : subset(full, { strategy: 'first', n: o.trainSize });
+  const testFull = await loadFashionMnist(o.dataDir, 'test');
+  const test = subset(testFull, { strategy: 'first', n: Math.min(o.evalSize, testFull.count) });
+
+  const model = o.from ? await loadModel(o.from) : buildReferenceCnn({ seed: o.seed });
+  let trainer: Trainer | undefined;
+  try {
+    const config = referenceConfig(o);
+    const ckPath = join(o.out, CHECKPOINT_FILE);
+    let state: Uint8Array | undefined;
+    if (o.resume) {
+      state = await readFile(ckPath).then(
+        (b) => new Uint8Array(b),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        },
+      );
+    }
+    try {
+      trainer = await Trainer.create({ model, train, config, state });
+    } catch (err) {
+      if (err instanceof CheckpointError) throw new Error(`cannot resume from ${ckPath}: ${err.message}`);
+      throw err;
+    }
+    if (state) log(`resuming at epoch ${trainer.cursor.epoch} batch ${trainer.cursor.batch}`);
+    await mkdir(o.out, { recursive: true });
+    const t = trainer;
+    await trainLoop(t, {
+      checkpointEvery: 50,
+      onCheckpoint: async (bytes) => {
+        await writeFile(`${ckPath}.tmp`, bytes);
+        await rename(`${ckPath}.tmp`, ckPath);
+      },
+      onStep: (r) => {
+        if (r.epochSummary) {
+          const s = r.epochSummary;
+          log(
+            `epoch ${s.epoch + 1}/${o.epochs}: loss ${s.meanLoss.toFixed(4)}, mean ε ${s.meanEps.toFixed(3)}, ` +
+              `${s.seconds.toFixed(0)} s (${(s.examples / s.seconds).toFixed(0)} img/s)`,
+          );
+        } else if ((r.batch + 1) % 20 === 0) {
+          log(
+            `  epoch ${r.epoch + 1} batch ${r.batch + 1}/${t.batchesPerEpoch}: loss ${r.loss.toFixed(4)}, ` +
+              `ε ${r.eps.toFixed(3)}, ${r.examplesPerSec.toFixed(0)} img/s`,
+          );
+        }
+      },
+    });
+    await saveModel(model, o.out);
+    log(`saved the model to ${o.out}`);
+    const ev = await evaluateReference(model, test, o.eps);
+    return {
+      backend: backendReport().name,
+      clean: ev.clean,
+      robust: ev.robust,
+      evalImages: test.count,
+      attack: ev.attack,
+      seconds: Math.round((performance.now() - t0) / 100) / 10,
+    };
+  } finally {
+    trainer?.dispose();
+    model.dispose();
+  }
+}
