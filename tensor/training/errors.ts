@@ -38,6 +38,11 @@ export class TrainingDivergedError extends Error {
     this.reason = info.reason;
   }
 
+  /** The facts as a plain object (for failure details). */
+  get info(): DivergenceInfo {
+    return this.toJSON();
+  }
+
   toJSON(): DivergenceInfo {
     return { epoch: this.epoch, batch: this.batch, loss: this.loss, lr: this.lr, reason: this.reason };
   }
