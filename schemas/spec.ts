@@ -190,7 +190,10 @@ export const TrainingSpec = z
     optimizer: z.enum(['adam', 'sgd']).default('adam'),
     momentum: z.number().min(0).lt(1).default(0.9).meta({ description: 'sgd only' }),
     learningRate: z.number().positive().max(10).default(0.001),
-    lrSchedule: z.enum(['constant', 'cosine', 'linear-decay', 'one-cycle']).default('constant'),
+    lrSchedule: z
+      .enum(['constant', 'cosine'])
+      .default('constant')
+      .meta({ description: 'constant, or cosine decay from learningRate to 0 over the epochs' }),
     weightDecay: z.number().min(0).max(1).default(0),
     tradesBeta: z
       .number()

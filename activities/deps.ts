@@ -1,0 +1,42 @@
+import type { ObjectStore } from '../storage/object-store';
+import type { TrainProgress } from '../schemas/payloads';
+
+/** What the activity metrics hooks receive; `metrics/` implements it for Prometheus. */
+export interface ActivityMetrics {
+  trainStep(s: {
+    runId: string;
+    epoch: number;
+    batch: number;
+    epsilon: number;
+    loss: number;
+    examplesPerSec: number;
+  }): void;
+  evaluation(e: {
+    runId: string;
+    role: 'baseline' | 'hardened';
+    clean: number;
+    robust: { attack: string; accuracy: number }[];
+  }): void;
+  stage(activity: string): (outcome?: string) => void;
+  checkpoint(c: { bytes: number; seconds: number }): void;
+  retry(activity: string, attempt: number): void;
+}
+
+/**
+ * What the activities need from the process that hosts them. The worker passes the real ones; a unit test may
+ * pass fakes. Nothing here is a tensor: tfjs stays inside the activities' own modules.
+ */
+export interface ActivityDeps {
+  store: ObjectStore;
+  /** Worker-local cache (datasets by content hash, downloads); shared by the activities of one worker. */
+  cacheDir: string;
+  /** Sends the workflow's progress signal; absent where no client is at hand (unit tests). */
+  signalProgress?: (workflowId: string, runId: string, progress: TrainProgress) => Promise<void>;
+  metrics?: ActivityMetrics;
+  /** Refuse datasets larger than this (files on disk and pixels in memory). Default 2048. */
+  maxDatasetMiB?: number;
+  /** Written into manifests. */
+  packageVersion?: string;
+  /** tfjs backend preference for heavy work; the spec's `compute.backend` wins when not `auto`. */
+  backend?: string;
+}

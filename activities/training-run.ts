@@ -1,0 +1,256 @@
+import { performance } from 'node:perf_hooks';
+import { CancelledFailure, Context } from '@temporalio/activity';
+import type * as tf from '@tensorflow/tfjs';
+import { Failure, fail } from '../schemas/failures';
+import type { Backend, TrainHeartbeat, TrainProgress } from '../schemas/payloads';
+import type { Spec } from '../schemas/spec';
+import type { ImageDataset } from '../tensor/data';
+import {
+  CheckpointError,
+  Trainer,
+  TrainingDivergedError,
+  configHash,
+  deserializeCheckpoint,
+  parseTrainingConfig,
+} from '../tensor/training';
+import type { TrainingConfigInput } from '../tensor/training';
+import type { ActivityDeps } from './deps';
+
+/** Where one training phase of a run keeps its checkpoints (`<run prefix>/<phase>/checkpoints/`). */
+export interface CheckpointPlace {
+  bucket: string;
+  prefix: string;
+}
+
+export interface TrainingRunOptions {
+  deps: ActivityDeps;
+  model: tf.LayersModel;
+  train: ImageDataset;
+  config: TrainingConfigInput;
+  place: CheckpointPlace;
+  checkpointEvery: number;
+  backend: Backend;
+  /** For progress signals and metrics. */
+  workflowId: string;
+  temporalRunId: string;
+  /** Sends the workflow's progress signal (adversarial training does; the baseline's training does not). */
+  reportProgress: boolean;
+}
+
+export interface TrainingRunResult {
+  batches: number;
+  epochs: number;
+  checkpoints: number;
+  checkpointKey: string;
+  resumedFrom?: string;
+  resumedAtBatch?: number;
+  finalLoss?: number;
+  seconds: number;
+}
+
+/** Checkpoint keys sort by their batch cursor: `ckpt-000000120.bin`. */
+export const checkpointKey = (place: CheckpointPlace, cursor: number) =>
+  `${place.prefix}ckpt-${String(cursor).padStart(9, '0')}.bin`;
+
+const PROGRESS_EVERY_MS = 2_000;
+
+/**
+ * Runs (or resumes) one training phase inside an activity: trains `model` in place batch by batch, heartbeats
+ * every batch with where to resume from, writes a checkpoint every `checkpointEvery` batches and at each epoch's
+ * end (keys named by batch cursor, so a rewrite after a crash lands on the same key), and stops between batches
+ * when Temporal cancels the activity, after writing a last checkpoint.
+ *
+ * Resume: the newest checkpoint in the store that deserialises and belongs to this config wins. Heartbeat details
+ * can be stale (throttled, or lost with a killed worker), so they are only a hint; the store is the truth.
+ */
+export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunResult> {
+  const { deps, place } = o;
+  const started = performance.now();
+  const resume = await newestCheckpoint(deps, place, o.config);
+  const trainer = resume
+    ? await Trainer.create({ model: o.model, train: o.train, config: o.config, state: resume.bytes })
+    : await Trainer.create({ model: o.model, train: o.train, config: o.config });
+  const ctx = activityContext();
+  let checkpoints = resume ? resume.index : 0;
+  let lastKey = resume?.key;
+  let lastSavedAt = resume ? trainer.completedBatches : -1;
+  let lastProgressAt = 0;
+  let last: { loss: number; eps: number; examplesPerSec: number } | undefined;
+
+  const progress = (): TrainProgress => ({
+    epoch: trainer.cursor.epoch,
+    epochs: trainer.config.epochs,
+    batch: trainer.cursor.batch,
+    batchesPerEpoch: trainer.batchesPerEpoch,
+    epsilon: last?.eps ?? 0,
+    loss: last?.loss ?? 0,
+    imagesPerSecond: last?.examplesPerSec ?? 0,
+    checkpoints,
+    checkpointKey: lastKey,
+    backend: o.backend,
+  });
+  const heartbeat = () => {
+    const details: TrainHeartbeat & { progress: TrainProgress } = {
+      checkpointKey: lastKey,
+      cursor: trainer.completedBatches,
+      checkpoints,
+      progress: progress(),
+    };
+    ctx?.heartbeat(details);
+  };
+  const signal = async (force = false) => {
+    if (!o.reportProgress || !deps.signalProgress) return;
+    const now = performance.now();
+    if (!force && now - lastProgressAt < PROGRESS_EVERY_MS) return;
+    lastProgressAt = now;
+    // A lost progress signal costs a stale progress bar, never the run.
+    await deps.signalProgress(o.workflowId, o.temporalRunId, progress()).catch(() => undefined);
+  };
+  const save = async () => {
+    if (lastSavedAt === trainer.completedBatches && lastKey) return;
+    const t0 = performance.now();
+    const bytes = await trainer.checkpoint();
+    const key = checkpointKey(place, trainer.completedBatches);
+    await deps.store.putBytes(place.bucket, key, bytes);
+    deps.metrics?.checkpoint({ bytes: bytes.byteLength, seconds: (performance.now() - t0) / 1000 });
+    checkpoints++;
+    lastKey = key;
+    lastSavedAt = trainer.completedBatches;
+    heartbeat();
+    await signal(true);
+  };
+
+  try {
+    heartbeat();
+    if (!trainer.done && !resume) await save();
+    while (!trainer.done) {
+      if (ctx?.cancellationSignal.aborted) {
+        await save();
+        throw new CancelledFailure('training cancelled between batches', [progress()]);
+      }
+      let r;
+      try {
+        r = await trainer.step();
+      } catch (err) {
+        if (err instanceof TrainingDivergedError) {
+          await save();
+          throw fail(
+            Failure.Diverged,
+            `${err.message}; the last good state is checkpoint ${lastKey} (lower training.learningRate or raise ` +
+              'training.maxLoss, then run again)',
+            { ...err.toJSON(), checkpointKey: lastKey },
+          );
+        }
+        throw err;
+      }
+      last = { loss: r.loss, eps: r.eps, examplesPerSec: r.examplesPerSec };
+      deps.metrics?.trainStep({
+        runId: o.workflowId,
+        epoch: r.epoch,
+        batch: r.batch,
+        epsilon: r.eps,
+        loss: r.loss,
+        examplesPerSec: r.examplesPerSec,
+      });
+      heartbeat();
+      if (r.epochSummary || trainer.completedBatches % o.checkpointEvery === 0 || trainer.done) await save();
+      else await signal();
+    }
+    await save();
+    return {
+      batches: trainer.completedBatches,
+      epochs: trainer.config.epochs,
+      checkpoints,
+      checkpointKey: lastKey as string,
+      resumedFrom: resume?.key,
+      resumedAtBatch: resume?.cursor,
+      finalLoss: last?.loss,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    trainer.dispose();
+  }
+}
+
+/**
+ * The newest usable checkpoint of a phase: highest batch cursor first; one that does not deserialise or was written
+ * under another config is skipped (and said so in the log).
+ */
+async function newestCheckpoint(
+  deps: ActivityDeps,
+  place: CheckpointPlace,
+  config: TrainingConfigInput,
+): Promise<{ key: string; bytes: Uint8Array; cursor: number; index: number } | undefined> {
+  const entries = (await deps.store.list(place.bucket, place.prefix)).filter((e) => /ckpt-\d{9}\.bin$/.test(e.key));
+  entries.sort((a, b) => (a.key < b.key ? 1 : -1));
+  for (const [i, e] of entries.entries()) {
+    const bytes = new Uint8Array(await deps.store.getBytes(place.bucket, e.key));
+    try {
+      const ck = deserializeCheckpoint(bytes);
+      const probe = configHash(parseTrainingConfig(config));
+      if (ck.configHash !== probe) {
+        log(`skipping checkpoint ${e.key}: written under config ${ck.configHash}, this run is ${probe}`);
+        continue;
+      }
+      const cursor = Number(/ckpt-(\d{9})\.bin$/.exec(e.key)?.[1]);
+      return { key: e.key, bytes, cursor, index: entries.length - i };
+    } catch (err) {
+      if (err instanceof CheckpointError) {
+        log(`skipping checkpoint ${e.key}: ${err.message}`);
+        continue;
+      }
+      throw err;
+    }
+  }
+  return undefined;
+}
+
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
+
+function log(message: string): void {
+  const ctx = activityContext();
+  if (ctx) ctx.log.warn(message);
+  else process.stderr.write(`${message}\n`);
+}
+
+/** Maps the spec's training sections onto the tensor core's training config. */
+export function adversarialConfig(spec: Spec): TrainingConfigInput {
+  const { training: t, epsilon: e, attack: a } = spec;
+  return {
+    epochs: t.epochs,
+    batchSize: t.batchSize,
+    optimizer: t.optimizer,
+    ...(t.optimizer === 'sgd' ? { momentum: t.momentum } : {}),
+    learningRate: t.learningRate,
+    lrSchedule: lrSchedule(spec),
+    epsilon: {
+      max: e.max,
+      schedule: e.kind === 'linear' || e.kind === 'cosine' ? (e.warmupEpochs > 0 ? e.kind : 'constant') : e.kind,
+      warmupEpochs: e.kind === 'linear' || e.kind === 'cosine' ? e.warmupEpochs : 0,
+      ...(e.kind === 'steps' ? { steps: (e.steps ?? []).map((s) => ({ atEpoch: s.epoch - 1, eps: s.value })) } : {}),
+    },
+    attack: {
+      norm: a.norm,
+      steps: a.steps,
+      stepSizeFraction: a.stepSize,
+      restarts: a.restarts,
+      randomStart: a.randomStart,
+    },
+    ...(t.tradesBeta !== undefined ? { tradesBeta: t.tradesBeta } : {}),
+    labelSmoothing: t.labelSmoothing,
+    gradientAccumulation: t.gradientAccumulation,
+    cleanFraction: t.cleanFraction,
+    seed: t.seed,
+    divergence: { maxLoss: t.maxLoss },
+  };
+}
+
+function lrSchedule(spec: Spec): TrainingConfigInput['lrSchedule'] {
+  return { type: spec.training.lrSchedule };
+}
