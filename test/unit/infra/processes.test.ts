@@ -5,7 +5,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { acquireLock, freePorts, isOurs, isPortFree, isRunning, readPid, stopPid } from '../../../infra/processes';
+import {
+  acquireLock,
+  freePorts,
+  isOurs,
+  isPortFree,
+  isRunning,
+  readPid,
+  stopPid,
+  waitForExit,
+} from '../../../infra/processes';
+import { tieProcessGroup } from '../../../infra/stack';
 import { parseTapCounts } from '../../run';
 
 describe('processes', () => {
@@ -26,10 +36,13 @@ describe('processes', () => {
   });
 
   it('escalates to SIGKILL when SIGTERM is ignored', async () => {
-    const child = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], {
-      stdio: 'ignore',
-    });
-    await new Promise((r) => setTimeout(r, 300));
+    const child = spawn(
+      process.execPath,
+      ['-e', "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000)"],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    // Wait until the handler is installed, or SIGTERM would end it before it can ignore it.
+    await new Promise((r) => child.stdout!.once('data', r));
     assert.equal(await stopPid(child.pid!, 300), 'SIGKILL');
     assert.equal(isRunning(child.pid!), false);
   });
@@ -72,5 +85,23 @@ describe('test runner', () => {
       'TAP version 13\n# Subtest: x\n    # pass 99\nok 1 - x\n1..1\n# tests 5\n# pass 3\n# fail 1\n# cancelled 1\n# skipped 0\n';
     assert.deepEqual(parseTapCounts(tap), { passed: 3, failed: 2 });
     assert.equal(parseTapCounts('not tap'), undefined);
+  });
+});
+
+describe('tieProcessGroup', () => {
+  it('ends a detached process group when the process it is tied to is SIGKILLed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tempered-tie-test-'));
+    try {
+      const owner = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      const group = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', detached: true });
+      const watchdog = tieProcessGroup(group.pid!, owner.pid!, join(dir, 'watchdog.log'), 'test group');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(isRunning(group.pid!), true, 'the group runs while its owner does');
+      owner.kill('SIGKILL');
+      assert.equal(await waitForExit(group.pid!, 10_000), true, 'the group is ended after its owner dies');
+      assert.equal(await waitForExit(watchdog, 5_000), true, 'the watchdog exits when done');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
