@@ -1,11 +1,13 @@
 /**
- * `npm run bench [-- --json] [--seconds 6] [--rounds 2] [--engines wasm,cpu,pytorch] [--optimizer sgd|adam]`
+ * `npm run bench [-- --json] [--seconds 6] [--rounds 2] [--engines wasm,cpu,pytorch] [--optimizer sgd|adam]
+ *   [--cpu-timeout 300]`
  *
  * Adversarial-training throughput (reference CNN, batch 128 of random 28×28×1 images, PGD-7 at ε = 0.1, step ε/4,
  * random start, then one optimizer step on the adversarial batch) and PGD-20 evaluation throughput (attack +
  * prediction), for each tfjs backend that starts and for PyTorch at one thread (bench/torch_bench.py), run in
  * separate processes one after another and interleaved over rounds, because the machine is shared and noisy.
- * Each figure is the best round. The cpu backend is slow: it runs one round with its minimum iterations only.
+ * Each figure is the best round. The cpu backend is slow: it runs once, one step each with no warm-up, and is
+ * dropped when that exceeds --cpu-timeout seconds.
  */
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -29,12 +31,21 @@ interface Options {
   engines: string[];
   /** Optimizer of the training step. Default sgd. */
   optimizer: 'sgd' | 'adam';
+  /** Seconds the cpu backend may take for its one train and one eval step before it is reported as too slow. Default 300. */
+  cpuTimeout: number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 export function parseArgs(argv: string[]): Options {
-  const opts: Options = { json: false, seconds: 6, rounds: 2, engines: ['wasm', 'cpu', 'pytorch'], optimizer: 'sgd' };
+  const opts: Options = {
+    json: false,
+    seconds: 6,
+    rounds: 2,
+    engines: ['wasm', 'cpu', 'pytorch'],
+    optimizer: 'sgd',
+    cpuTimeout: 300,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -46,6 +57,7 @@ export function parseArgs(argv: string[]): Options {
     else if (a === '--seconds') opts.seconds = Number(value());
     else if (a === '--rounds') opts.rounds = Number(value());
     else if (a === '--engines') opts.engines = value().split(',');
+    else if (a === '--cpu-timeout') opts.cpuTimeout = Number(value());
     else if (a === '--optimizer') opts.optimizer = value() === 'adam' ? 'adam' : 'sgd';
     else throw new Error(`unknown argument ${a}; see the comment at the top of bench/run.ts`);
   }
@@ -85,8 +97,11 @@ function runEngine(engine: string, opts: Options, minIters: number, seconds: num
       : spawnSync(
           process.execPath,
           ['--import', 'tsx', join(here, 'engine.ts'), engine, String(seconds), String(minIters), opts.optimizer],
-          { encoding: 'utf8', maxBuffer: 1 << 24 },
+          { encoding: 'utf8', maxBuffer: 1 << 24, timeout: engine === 'cpu' ? opts.cpuTimeout * 1000 : undefined },
         );
+  if (r.signal === 'SIGTERM' && engine === 'cpu') {
+    throw new Error(`cpu skipped: one train and one eval step took over ${opts.cpuTimeout} s (--cpu-timeout)`);
+  }
   const line = r.stdout?.trim().split('\n').pop();
   if (r.status !== 0 || !line) {
     throw new Error(
