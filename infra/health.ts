@@ -26,6 +26,14 @@ export interface WaitOptions {
   timeoutMs: number;
   /** Stops waiting early (e.g. the server process exited); return a reason to fail with. */
   abort?: () => string | undefined;
+  /** Errors not worth retrying (e.g. refused credentials on an external store): fail at once. */
+  permanent?: (err: unknown) => boolean;
+}
+
+/** S3 answers that no amount of waiting fixes. */
+export function isCredentialError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && ['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AccessDenied'].includes(code);
 }
 
 /** Retries `check` until it passes or the deadline passes; the error carries the last failure. */
@@ -40,6 +48,9 @@ export async function waitUntil(check: () => Promise<void>, options: WaitOptions
       return;
     } catch (err) {
       last = err;
+      if (options.permanent?.(err)) {
+        throw new Error(`refused: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      }
     }
     if (Date.now() > deadline) {
       const reason = last instanceof Error ? last.message.split('\n')[0] : String(last);

@@ -17,7 +17,7 @@ import {
   resolvePorts,
   stackPaths,
 } from './config';
-import { checkS3, checkTemporal, waitUntil } from './health';
+import { checkS3, checkTemporal, isCredentialError, waitUntil } from './health';
 import {
   acquireLock,
   freePorts,
@@ -372,6 +372,7 @@ export async function up(options: StackOptions = {}): Promise<StackInfo> {
       waitUntil(() => checkS3(info.s3), {
         timeoutMs: r.externalS3 ? Math.min(timeoutMs, 15_000) : timeoutMs,
         abort: r.externalS3 ? undefined : exited('weed'),
+        permanent: r.externalS3 ? isCredentialError : undefined,
       }).catch((err: Error) => {
         throw new Error(
           r.externalS3
