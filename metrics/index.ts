@@ -134,7 +134,8 @@ export class WorkerMetrics {
     if (processMetrics) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
 
     const p = METRIC_PREFIX;
-    const runGauge = (name: string, help: string) => new Gauge({ name: p + name, help, labelNames: ['run_id'], registers });
+    const runGauge = (name: string, help: string) =>
+      new Gauge({ name: p + name, help, labelNames: ['run_id'], registers });
     this.trainExamplesPerSecond = runGauge('train_examples_per_second', 'Training images per second (last step)');
     this.trainEpsilon = runGauge('train_epsilon', 'ε of the last training step');
     this.trainLoss = runGauge('train_loss', 'Training loss of the last step (NaN when it diverged)');

@@ -43,6 +43,8 @@ export async function encodePng(pixels: Pixels, h: number, w: number, c: number,
   const channels = c as 1 | 2 | 3 | 4;
   let image = sharp(toBytes(pixels), { raw: { width: w, height: h, channels } });
   if (s > 1) image = image.resize(w * s, h * s, { kernel: 'nearest' });
+  // Resizing works in sRGB: keep grey images grey (smaller PNGs, one channel when decoded).
+  if (c <= 2) image = image.toColourspace('b-w');
   return image.png().toBuffer();
 }
 
@@ -51,7 +53,10 @@ export async function encodePng(pixels: Pixels, h: number, w: number, c: number,
  * negative change, stretched so the largest change reaches white or black. Returns floats in [0, 1] of the same
  * shape, and the amplification factor applied (1 when nothing changed).
  */
-export function perturbationPixels(clean: Pixels, adversarial: Pixels): { pixels: Float32Array; amplification: number } {
+export function perturbationPixels(
+  clean: Pixels,
+  adversarial: Pixels,
+): { pixels: Float32Array; amplification: number } {
   if (clean.length !== adversarial.length) {
     throw new RangeError(`clean has ${clean.length} values but adversarial has ${adversarial.length}`);
   }

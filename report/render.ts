@@ -87,7 +87,10 @@ function fmtSeconds(s: number): string {
 }
 
 function fmtDate(d: Date): string {
-  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
 }
 
 function pngDataUri(png: Uint8Array): string {
@@ -144,7 +147,10 @@ export function linePlot(
       `<text class="tick" x="${m.l - 8}" y="${r(sy(y) + 4)}" text-anchor="end">${i * 20}%</text>`,
     );
   }
-  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (step / 10 ** Math.floor(Math.log10(step)) === 2.5 ? 1 : 0));
+  const decimals = Math.max(
+    0,
+    -Math.floor(Math.log10(step) + 1e-9) + (step / 10 ** Math.floor(Math.log10(step)) === 2.5 ? 1 : 0),
+  );
   for (let x = 0; x <= xMax + step / 2; x += step) {
     parts.push(
       `<line class="grid vertical" x1="${r(sx(x))}" x2="${r(sx(x))}" y1="${m.t}" y2="${m.t + ph}"/>`,
@@ -230,7 +236,12 @@ function header(ctx: Ctx, generatedAt: Date): string {
   const facts: [string, string][] = [
     ['Run', `<code>${esc(s.runId)}</code>`],
     ['Stage at end', esc(s.stage)],
-    ['Dataset', ds ? `${esc(ds.source)} <span class="muted">(${esc(ds.format)}, ${ds.counts.train} train / ${ds.counts.test} test, ${ds.imageShape.join('×')})</span>` : '—'],
+    [
+      'Dataset',
+      ds
+        ? `${esc(ds.source)} <span class="muted">(${esc(ds.format)}, ${ds.counts.train} train / ${ds.counts.test} test, ${ds.imageShape.join('×')})</span>`
+        : '—',
+    ],
     ['Backend', esc(s.backend ?? ctx.hardened?.backend ?? ctx.baseline?.backend ?? '—')],
     ['Baseline model', s.baselineModel ? `<code>${esc(s.baselineModel.uri)}</code>` : '—'],
     ['Generated', esc(fmtDate(generatedAt))],
@@ -322,7 +333,8 @@ ${images !== undefined ? `<p class="caption">Measured on ${images} test images. 
 function epsSection(ctx: Ctx): string {
   const series: PlotSeries[] = [];
   const curve = (m: Metrics | undefined) => (m?.epsCurve ?? []).map((p) => ({ x: p.eps, y: p.accuracy }));
-  const attackPoints = (m: Metrics | undefined) => (m?.robust ?? []).map((a) => ({ x: a.eps, y: a.accuracy, label: a.attack }));
+  const attackPoints = (m: Metrics | undefined) =>
+    (m?.robust ?? []).map((a) => ({ x: a.eps, y: a.accuracy, label: a.attack }));
   for (const [role, m, color] of [
     ['Baseline', ctx.baseline, BASELINE_COLOR],
     ['Hardened', ctx.hardened, HARDENED_COLOR],
@@ -385,14 +397,18 @@ function confusionSection(ctx: Ctx): string {
   const cm = ctx.hardened?.confusion ?? [];
   if (cm.length === 0) return '';
   const n = cm.length;
-  const head = Array.from({ length: n }, (_, j) => `<th class="col-head"><span>${esc(className(ctx, j))}</span></th>`).join('');
+  const head = Array.from(
+    { length: n },
+    (_, j) => `<th class="col-head"><span>${esc(className(ctx, j))}</span></th>`,
+  ).join('');
   const rows = cm.map((row, i) => {
     const total = row.reduce((a, v) => a + v, 0);
     const cells = row.map((v, j) => {
       const f = total > 0 ? v / total : 0;
       const diag = i === j;
       const alpha = diag ? 0.08 + 0.92 * f : Math.min(1, f * 2.5);
-      const bg = v === 0 ? 'transparent' : diag ? `rgba(29,78,216,${alpha.toFixed(3)})` : `rgba(220,38,38,${alpha.toFixed(3)})`;
+      const bg =
+        v === 0 ? 'transparent' : diag ? `rgba(29,78,216,${alpha.toFixed(3)})` : `rgba(220,38,38,${alpha.toFixed(3)})`;
       const dark = alpha > 0.5 && v > 0;
       const title = `true ${className(ctx, i)}, predicted ${className(ctx, j)}: ${v} of ${total} (${pct(f)})`;
       return `<td class="cm${diag ? ' diag' : ''}${dark ? ' dark' : ''}" style="background:${bg}" title="${esc(title)}">${v}</td>`;
@@ -450,7 +466,9 @@ function detailsSection(ctx: Ctx): string {
       ? `<div class="warnings"><h3>Warnings</h3><ul>${s.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>`
       : '';
   const sha = s.dataset ? Object.entries(s.dataset.sha256s) : [];
-  const shaRows = sha.map(([f, h]) => `<tr><td><code>${esc(f)}</code></td><td><code class="hash">${esc(h)}</code></td></tr>`).join('');
+  const shaRows = sha
+    .map(([f, h]) => `<tr><td><code>${esc(f)}</code></td><td><code class="hash">${esc(h)}</code></td></tr>`)
+    .join('');
   return `<section class="two-col">
 <div><h2>Artifact</h2>${artifact}${warnings}</div>
 <div><h2>Timings</h2>${timings.length > 0 ? `<table class="plain timings"><tbody>${timingRows}<tr class="total"><th scope="row">total</th><td class="num">${esc(fmtSeconds(total))}</td></tr></tbody></table>` : '<p class="muted">None recorded.</p>'}</div>

@@ -47,5 +47,8 @@ test('called after the runtime exists: a clear error (in a child process with it
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
     ),
   );
-  assert.match(out, /^TemporalMetricsInstallError: .*ran too late.*before NativeConnection\.connect or Worker\.create/m);
+  assert.match(
+    out,
+    /^TemporalMetricsInstallError: .*ran too late.*before NativeConnection\.connect or Worker\.create/m,
+  );
 });

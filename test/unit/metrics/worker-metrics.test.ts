@@ -40,8 +40,24 @@ describe('WorkerMetrics over HTTP', () => {
 
   test('trainStep moves the training gauges and counters per run', async () => {
     hooks.trainStep({ runId: 'run-a', epoch: 0, batch: 3, epsilon: 0.05, loss: 1.25, examplesPerSec: 410 });
-    metrics.trainStep({ runId: 'run-a', epoch: 1, batch: 7, epsilon: 0.1, loss: 0.5, examplesPerSec: 500, examples: 128 });
-    metrics.trainStep({ runId: 'run-a', epoch: 1, batch: 8, epsilon: 0.1, loss: 0.4, examplesPerSec: 520, examples: 64 });
+    metrics.trainStep({
+      runId: 'run-a',
+      epoch: 1,
+      batch: 7,
+      epsilon: 0.1,
+      loss: 0.5,
+      examplesPerSec: 500,
+      examples: 128,
+    });
+    metrics.trainStep({
+      runId: 'run-a',
+      epoch: 1,
+      batch: 8,
+      epsilon: 0.1,
+      loss: 0.4,
+      examplesPerSec: 520,
+      examples: 64,
+    });
     metrics.trainStep({ runId: 'run-b', epoch: 0, batch: 1, epsilon: 0.01, loss: 2, examplesPerSec: 90, examples: 32 });
     const s = await scrape();
     const a = { run_id: 'run-a', queue: 'tempered-heavy' };
@@ -57,7 +73,15 @@ describe('WorkerMetrics over HTTP', () => {
   });
 
   test('a NaN loss shows as NaN; bad counts are skipped, not thrown', async () => {
-    metrics.trainStep({ runId: 'run-nan', epoch: 0, batch: 1, epsilon: 0.1, loss: NaN, examplesPerSec: 1, examples: -5 });
+    metrics.trainStep({
+      runId: 'run-nan',
+      epoch: 0,
+      batch: 1,
+      epsilon: 0.1,
+      loss: NaN,
+      examplesPerSec: 1,
+      examples: -5,
+    });
     const s = await scrape();
     assert.ok(Number.isNaN(valueOf(s, 'tempered_train_loss', { run_id: 'run-nan' })));
     assert.ok(!s.some((x) => x.name === 'tempered_train_examples_total' && x.labels.run_id === 'run-nan'));
@@ -121,7 +145,10 @@ describe('WorkerMetrics over HTTP', () => {
     metrics.retry('fetchDataset', 1);
     const s = await scrape();
     assert.equal(valueOf(s, 'tempered_activity_retries_total', { activity: 'adversarialTrain' }), 2);
-    assert.equal(s.filter((x) => x.name === 'tempered_activity_retries_total' && x.labels.activity === 'fetchDataset').length, 0);
+    assert.equal(
+      s.filter((x) => x.name === 'tempered_activity_retries_total' && x.labels.activity === 'fetchDataset').length,
+      0,
+    );
   });
 
   test('includes the Node process metrics under the tempered_ prefix', async () => {

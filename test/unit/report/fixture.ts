@@ -156,7 +156,7 @@ function garment(kind: number, seed: number): { clean: Float32Array; adversarial
   const clean = new Float32Array(h * w);
   const adversarial = new Float32Array(h * w);
   let s = seed * 9301 + 49297;
-  const rand = () => ((s = (s * 9301 + 49297) % 233280) / 233280);
+  const rand = () => (s = (s * 9301 + 49297) % 233280) / 233280;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const cx = Math.abs(x - 13.5);
