@@ -7,7 +7,7 @@ export interface LoopOptions {
   checkpointEvery?: number;
   /** Called after every batch (heartbeat here). */
   onStep?: (r: StepResult) => void | Promise<void>;
-  /** Receives checkpoint bytes at the points above and when stopping on `signal`. */
+  /** Receives checkpoint bytes at the points above and when stopping early (never twice for one cursor). */
   onCheckpoint?: (bytes: Uint8Array, at: { epoch: number; batch: number }) => void | Promise<void>;
   /** Stop after this many batches (for time-boxed slices of a run); default: run to the end. */
   maxBatches?: number;
@@ -28,8 +28,11 @@ export async function trainLoop(trainer: Trainer, options: LoopOptions = {}): Pr
     throw new Error(`checkpointEvery must be a positive integer, got ${checkpointEvery}`);
   }
   let batches = 0;
+  let savedAt = -1;
   const save = async () => {
-    if (onCheckpoint) await onCheckpoint(await trainer.checkpoint(), trainer.cursor);
+    if (!onCheckpoint || savedAt === trainer.completedBatches) return;
+    await onCheckpoint(await trainer.checkpoint(), trainer.cursor);
+    savedAt = trainer.completedBatches;
   };
   while (!trainer.done) {
     if (signal?.aborted) {

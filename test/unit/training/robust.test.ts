@@ -73,7 +73,7 @@ describe('adversarial training on Fashion-MNIST', () => {
     assert.equal(tf.memory().numTensors, baseline, 'tensors left behind');
   });
 
-  it('PGD fine-tuning raises robust accuracy clearly over the standard model', async () => {
+  it('PGD fine-tuning raises robust accuracy clearly over the standard model', async (t) => {
     const model = smallCnn(1);
     try {
       await train_(model, { epochs: 4, batchSize: 32, learningRate: 3e-3, seed: 1 });
@@ -89,6 +89,7 @@ describe('adversarial training on Fashion-MNIST', () => {
       });
       const adv = { clean: accuracy(model, 0), robust: accuracy(model, EPS) };
       const msg = `standard ${JSON.stringify(std)}, adversarial ${JSON.stringify(adv)}`;
+      t.diagnostic(msg);
       assert.ok(std.clean >= 0.65, `the standard model should learn: ${msg}`);
       assert.ok(std.robust <= 0.4, `PGD should break the standard model: ${msg}`);
       assert.ok(adv.clean >= 0.6, `fine-tuning should keep clean accuracy: ${msg}`);

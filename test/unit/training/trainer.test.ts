@@ -3,6 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfigInput } from '../../../tensor/training/config';
 import { CheckpointError, TrainingDivergedError } from '../../../tensor/training/errors';
+import { trainLoop } from '../../../tensor/training/loop';
 import { Trainer } from '../../../tensor/training/trainer';
 import type { StepResult } from '../../../tensor/training/trainer';
 import { flatWeights, sameBits, syntheticDataset, tinyModel } from './helpers';
@@ -251,6 +252,39 @@ describe('Trainer: tensors', () => {
       await assert.rejects(() => Trainer.create({ model: soft, train: data, config: base }), /outputs logits/);
     } finally {
       soft.dispose();
+    }
+  });
+});
+
+describe('trainLoop', () => {
+  it('checkpoints every N batches and at epoch ends, and stops between batches on abort', async () => {
+    const model = tinyModel();
+    const t = await Trainer.create({ model, train: data, config: base });
+    const saved: string[] = [];
+    const controller = new AbortController();
+    try {
+      const r = await trainLoop(t, {
+        signal: controller.signal,
+        checkpointEvery: 3,
+        onCheckpoint: (bytes, at) => {
+          assert.ok(bytes.length > 0);
+          saved.push(`${at.epoch}.${at.batch}`);
+        },
+        onStep: (s) => {
+          if (s.epoch === 1 && s.batch === 1) controller.abort();
+        },
+      });
+      assert.deepEqual(r, { stopped: 'aborted', batches: 6 });
+      // after batch 3 (0.3), the epoch end (1.0), and on abort (1.2)
+      assert.deepEqual(saved, ['0.3', '1.0', '1.2']);
+      assert.deepEqual(t.cursor, { epoch: 1, batch: 2 });
+      const rest = await trainLoop(t, { maxBatches: 1 });
+      assert.deepEqual(rest, { stopped: 'max-batches', batches: 1 });
+      assert.deepEqual(await trainLoop(t), { stopped: 'done', batches: 1 });
+      assert.equal(t.done, true);
+    } finally {
+      t.dispose();
+      model.dispose();
     }
   });
 });
