@@ -15,6 +15,16 @@ export const commands: Record<string, () => Promise<Command>> = {
   up: async () => (await import('./stack')).upCommand,
   down: async () => (await import('./stack')).downCommand,
   status: async () => (await import('./stack')).statusCommand,
+  worker: async () => (await import('./worker')).workerCommand,
+  validate: async () => (await import('./validate')).validateCommand,
+  run: async () => (await import('./run')).runCommand,
+  runs: async () => (await import('./runs')).runsCommand,
+  show: async () => (await import('./show')).showCommand,
+  cancel: async () => (await import('./signal')).cancelCommand,
+  approve: async () => (await import('./signal')).approveCommand,
+  reject: async () => (await import('./signal')).rejectCommand,
+  schedule: async () => (await import('./schedule')).scheduleCommand,
+  serve: async () => (await import('./serve')).serveCommand,
 };
 
 /** Thrown by commands for bad usage: printed as one line, exit code 2. */
@@ -39,6 +49,16 @@ const summaries: Record<string, string> = {
   up: 'start the local stack (Temporal dev server + SeaweedFS S3) or show the running one',
   down: 'stop the local stack started by `tempered up`',
   status: 'show whether each server of the local stack is up and answering',
+  worker: 'run a worker for the io and heavy task queues',
+  validate: 'check a spec file and list every problem (exit 2 when invalid)',
+  run: 'start a hardening run from a spec; --wait follows it to the result',
+  runs: 'list recent hardening runs',
+  show: 'show one run: progress while it runs, the result when it ended',
+  cancel: 'stop a run gracefully (last checkpoint kept, nothing promoted)',
+  approve: 'approve a run waiting for approval (--by NAME)',
+  reject: 'reject a run waiting for approval (--by NAME)',
+  schedule: 'nightly re-hardening: schedule create|list|delete|trigger',
+  serve: 'serve the production model over HTTP (POST /predict, /healthz, /metrics)',
 };
 
 /** Runs one command line; resolves to the exit code. Never exits the process itself. */

@@ -1,0 +1,58 @@
+// `tempered worker [--queues io,heavy] [--metrics-port N]`: a thin wrapper over worker/main's runWorker.
+import { parseArgs } from 'node:util';
+import { positiveInt, print } from './common';
+import type { Command } from './main';
+import { UsageError } from './main';
+
+const HELP = [
+  'Usage: tempered worker [--queues io,heavy] [--metrics-port <port>]',
+  '',
+  'Runs a tempered worker until SIGINT/SIGTERM: the io queue (workflows, fetch, promote, report) and the heavy',
+  'queue (training, evaluation), or only the ones named. Connections come from TEMPORAL_ADDRESS / S3_ENDPOINT',
+  'or the local stack (`tempered up`).',
+  '',
+  '  --queues <list>       io, heavy or io,heavy (default both)',
+  '  --metrics-port <n>    serve Prometheus metrics on 127.0.0.1:<n>',
+].join('\n');
+
+/** What worker/main exports (owned by the worker's author). */
+interface WorkerModule {
+  runWorker(options: { queues?: ('io' | 'heavy')[]; metricsPort?: number }): Promise<unknown>;
+}
+
+export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | undefined {
+  if (value === undefined) return undefined;
+  const queues = value.split(',').map((q) => q.trim());
+  for (const q of queues) {
+    if (q !== 'io' && q !== 'heavy')
+      throw new UsageError(`--queues: expected io, heavy or io,heavy, got ${JSON.stringify(value)}`);
+  }
+  return [...new Set(queues)] as ('io' | 'heavy')[];
+}
+
+export const workerCommand: Command = {
+  summary: 'run a worker for the io and heavy task queues',
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        help: { type: 'boolean', short: 'h', default: false },
+        queues: { type: 'string' },
+        'metrics-port': { type: 'string' },
+      },
+      allowPositionals: false,
+      strict: true,
+    });
+    if (values.help) {
+      print(HELP);
+      return 0;
+    }
+    const queues = parseQueues(values.queues);
+    const metricsPort = positiveInt(values['metrics-port'], '--metrics-port');
+    // Loaded lazily (and through a variable) so the other commands never pay for the worker and its tfjs.
+    const specifier = '../worker/main';
+    const { runWorker } = (await import(specifier)) as WorkerModule;
+    await runWorker({ queues, metricsPort });
+    return 0;
+  },
+};
