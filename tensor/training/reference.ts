@@ -2,11 +2,11 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import * as tf from '@tensorflow/tfjs';
-import { attack } from '../attacks';
+import type * as tf from '@tensorflow/tfjs';
 import { backendReport, initBackend } from '../backend';
 import type { BackendPreference } from '../backend';
-import { FASHION_MNIST_DIR, loadFashionMnist, makeBatch, sequentialOrder, subset } from '../data';
+import { FASHION_MNIST_DIR, loadFashionMnist, subset } from '../data';
+import { evaluate } from '../eval';
 import type { ImageDataset } from '../data';
 import { buildReferenceCnn, loadModel, saveModel } from '../models';
 import type { TrainingConfigInput } from './config';
@@ -139,8 +139,8 @@ export function referenceConfig(o: Pick<ReferenceOptions, 'mode' | 'epochs' | 'e
 }
 
 /**
- * Clean and PGD-20 (step ε/4, one random start, seeded) accuracy of `model` on `data`, in batches of 100.
- * Leaves no tensors behind.
+ * Clean and PGD-20 (step ε/4, one random start, seeded) accuracy of `model` on `data` through `tensor/eval`'s
+ * `evaluate` (robust = correct on the clean image and under attack). Leaves no tensors behind.
  */
 export async function evaluateReference(
   model: tf.LayersModel,
@@ -149,23 +149,12 @@ export async function evaluateReference(
   seed = 0,
 ): Promise<{ clean: number; robust: number; attack: ReferenceResult['attack'] }> {
   const a = { method: 'pgd' as const, norm: 'linf' as const, eps, steps: 20, stepSize: eps / 4, restarts: 1 };
-  const order = sequentialOrder(data.count);
-  let clean = 0;
-  let robust = 0;
-  for (let start = 0, b = 0; start < data.count; start += 100, b++) {
-    const { x, y } = makeBatch(data, order, start, 100);
-    const counts = tf.tidy(() => {
-      const hits = (input: tf.Tensor4D) =>
-        tf.sum(tf.equal(tf.argMax(model.predict(input) as tf.Tensor2D, 1), y).toInt());
-      const adv = attack(model, x, y, { ...a, randomStart: true, seed: (seed + b) >>> 0 });
-      return tf.stack([hits(x), hits(adv)]);
-    });
-    const [c, r] = await counts.data();
-    tf.dispose([x, y, counts]);
-    clean += c;
-    robust += r;
-  }
-  return { clean: clean / data.count, robust: robust / data.count, attack: a };
+  const report = await evaluate(model, data, {
+    attacks: [{ name: `pgd20-linf-${eps}`, ...a, randomStart: true }],
+    batchSize: 100,
+    seed,
+  });
+  return { clean: report.cleanAccuracy, robust: report.attacks[0].robustAccuracy, attack: a };
 }
 
 /**
