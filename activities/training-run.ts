@@ -86,7 +86,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
     loss: last?.loss ?? 0,
     imagesPerSecond: last?.examplesPerSec ?? 0,
     checkpoints,
-    checkpointKey: lastKey,
+    checkpointKey: lastKey ? `s3://${place.bucket}/${lastKey}` : undefined,
     backend: o.backend,
   });
   const heartbeat = () => {

@@ -272,6 +272,8 @@ export const PromoteInput = z.strictObject({
   decision: GateDecision,
   metrics: Metrics,
   baseline: Metrics.optional(),
+  /** Its hashes go into the version's manifest. */
+  dataset: DatasetRef.optional(),
 });
 export type PromoteInput = z.infer<typeof PromoteInput>;
 

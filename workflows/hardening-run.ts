@@ -285,7 +285,7 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
     summary.gate = decision;
 
     const artifact: PromoteResult = await stage('promoting', () =>
-      act.promoteArtifact({ runId, spec, model: trained.model, decision, metrics: hardened, baseline }),
+      act.promoteArtifact({ runId, spec, model: trained.model, decision, metrics: hardened, baseline, dataset }),
     );
     summary.artifact = artifact;
     const status: RunSummary['status'] = decision.passed ? 'completed' : 'rejected';

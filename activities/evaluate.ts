@@ -1,0 +1,96 @@
+import type { EvaluateInput, Metrics } from '../schemas/payloads';
+import type { ResolvedEvalAttack } from '../schemas/spec';
+import { evaluate, sampleAdversarialExamples } from '../tensor/eval';
+import type { EvalAttack } from '../tensor/eval';
+import { openSplit } from './datasets';
+import { ensureBackend, execution, heartbeat, workPrefix } from './context';
+import type { ActivityDeps } from './deps';
+import { checkModelFits, readModel } from './models';
+
+/** Where an evaluation keeps the example images it drew (the report reads them). */
+export const examplesKey = (workflowId: string, role: 'baseline' | 'hardened') =>
+  `${workPrefix(workflowId)}${role}/examples.json`;
+
+/**
+ * baselineEval / benchmark: the tensor core's evaluation of one model on the first `evaluation.testImages` test
+ * images (the same images for both models), under every spec attack, along the ε curve, per class, with a few
+ * clean/adversarial pairs kept for the report. Seeds come from the spec, so a retried evaluation repeats exactly.
+ */
+export async function evaluateModel(deps: ActivityDeps, input: EvaluateInput): Promise<Metrics> {
+  const { spec, dataset, role } = input;
+  const backend = await ensureBackend(deps, spec);
+  const { workflowId } = execution();
+  const test = await openSplit(deps, dataset, spec, 'test');
+  const model = await readModel(deps.store, input.model);
+  try {
+    checkModelFits(model, test, input.model.uri);
+    const attacks = spec.evaluation.attacks.map(toCoreAttack);
+    const curveAttack = spec.evaluation.attacks.find((a) => a.steps > 1) ?? spec.evaluation.attacks[0];
+    const report = await evaluate(model, test, {
+      attacks,
+      epsCurve: {
+        norm: curveAttack.norm,
+        steps: curveAttack.steps,
+        restarts: 1,
+        stepFraction: curveAttack.stepSize,
+        epsilons: spec.evaluation.epsCurve,
+      },
+      batchSize: spec.evaluation.batchSize,
+      seed: spec.training.seed,
+      onProgress: (done, total) => heartbeat({ role, done, total }),
+    });
+    const gateAttack = spec.evaluation.attacks.find((a) => a.name === spec.gate.attack) ?? curveAttack;
+    const samples = await sampleAdversarialExamples(model, test, toCoreAttack(gateAttack), {
+      count: spec.evaluation.examples,
+    });
+    const key = examplesKey(workflowId, role);
+    await deps.store.putJson(spec.artifacts.bucket, key, samples);
+    const metrics: Metrics = {
+      clean: report.cleanAccuracy,
+      robust: report.attacks.map((a) => ({ attack: a.name, eps: a.eps, accuracy: a.robustAccuracy })),
+      epsCurve: (report.epsCurve?.points ?? []).map((p) => ({ eps: p.eps, accuracy: p.robustAccuracy })),
+      perClass: report.perClassCount.map((images, label) => ({
+        label,
+        ...(test.classNames[label] ? { name: test.classNames[label] } : {}),
+        clean: report.perClassAccuracy[label] ?? 0,
+        images,
+      })),
+      confusion: report.confusion,
+      examples: samples.samples.map((s) => ({
+        index: s.index,
+        label: s.label,
+        cleanPrediction: s.cleanPrediction,
+        adversarialPrediction: s.adversarialPrediction,
+        attack: gateAttack.name,
+        imageKey: `s3://${spec.artifacts.bucket}/${key}`,
+      })),
+      images: report.count,
+      seconds: report.seconds,
+      backend,
+    };
+    deps.metrics?.evaluation({
+      runId: workflowId,
+      role,
+      clean: metrics.clean,
+      robust: metrics.robust.map((r) => ({ attack: r.attack, accuracy: r.accuracy })),
+    });
+    return metrics;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The spec's attack (step size as a fraction of ε) as the core takes it (absolute step size). */
+export function toCoreAttack(a: ResolvedEvalAttack): EvalAttack {
+  const eps = a.eps;
+  return {
+    name: a.name,
+    method: 'pgd',
+    norm: a.norm,
+    eps,
+    steps: a.steps,
+    restarts: a.restarts,
+    stepSize: a.stepSize * eps,
+    randomStart: a.randomStart,
+  };
+}

@@ -1,0 +1,121 @@
+import { readFile } from 'node:fs/promises';
+import type { PromoteInput, PromoteResult } from '../schemas/payloads';
+import { ObjectNotFoundError, formatS3Uri } from '../storage/object-store';
+import { execution } from './context';
+import type { ActivityDeps } from './deps';
+import { artifactPaths, readModelFiles, sha256, writeModelFiles } from './models';
+import type { ProductionPointer } from './models';
+
+/** What a promotion records per Temporal run, written before the version's files: the key to idempotency. */
+interface PromotionRecord {
+  version: string;
+  workflowId: string;
+  runId: string;
+  reservedAt: string;
+}
+
+/**
+ * promoteArtifact: stores the hardened model as a new version `vN` under `<prefix>/<modelName>/versions/`, with a
+ * `manifest.json` (the spec, dataset hashes, metrics before and after, backend, package version, timestamps, and
+ * the SHA-256 of every file), then moves the production pointer to it when the gate passed.
+ *
+ * Idempotent per workflow execution: the version number is reserved in `promotions/<runId>.json` before anything
+ * else is written, so a promotion repeated after a crash (or an outage of the store) finds its version again and
+ * finishes it, and never makes a second one.
+ */
+export async function promoteArtifact(deps: ActivityDeps, input: PromoteInput): Promise<PromoteResult> {
+  const { spec, decision, metrics, baseline } = input;
+  const { workflowId, runId } = execution();
+  const paths = artifactPaths(spec);
+  const { bucket } = paths;
+  await deps.store.ensureBucket(bucket);
+
+  const record = await reserveVersion(deps, paths, workflowId, runId);
+  const versionPrefix = paths.version(record.version);
+  const uri = formatS3Uri(bucket, versionPrefix);
+
+  if (!(await deps.store.exists(bucket, `${versionPrefix}manifest.json`))) {
+    const files = await readModelFiles(deps.store, input.model.uri);
+    const written = await writeModelFiles(deps.store, files, bucket, versionPrefix);
+    const manifest = {
+      tempered: { manifestVersion: 1, packageVersion: deps.packageVersion ?? (await packageVersion()) },
+      model: { name: spec.artifacts.modelName, version: record.version, uri, architecture: input.model.architecture },
+      run: { workflowId, runId, promotedFrom: input.model.uri },
+      spec,
+      dataset: input.dataset
+        ? {
+            source: input.dataset.source,
+            format: input.dataset.format,
+            sha256: input.dataset.sha256s,
+            counts: input.dataset.counts,
+          }
+        : undefined,
+      metrics: { baseline: baseline ?? null, hardened: metrics },
+      gate: decision,
+      backend: metrics.backend,
+      createdAt: new Date().toISOString(),
+      files: written.files,
+    };
+    // The manifest goes last: its presence says the version is complete.
+    await deps.store.putJson(bucket, `${versionPrefix}manifest.json`, manifest);
+  }
+
+  let productionUri: string | undefined;
+  if (decision.passed) {
+    const current = await deps.store.getJson<ProductionPointer>(bucket, paths.pointer).catch((err: unknown) => {
+      if (err instanceof ObjectNotFoundError) return undefined;
+      throw err;
+    });
+    if (current?.version !== record.version) {
+      const pointer: ProductionPointer = {
+        version: record.version,
+        uri,
+        runId,
+        workflowId,
+        promotedAt: new Date().toISOString(),
+      };
+      await deps.store.putJson(bucket, paths.pointer, pointer);
+    }
+    productionUri = formatS3Uri(bucket, paths.pointer);
+  }
+  return { uri, version: record.version, promoted: decision.passed, ...(productionUri ? { productionUri } : {}) };
+}
+
+async function reserveVersion(
+  deps: ActivityDeps,
+  paths: ReturnType<typeof artifactPaths>,
+  workflowId: string,
+  runId: string,
+): Promise<PromotionRecord> {
+  const key = paths.promotion(runId);
+  try {
+    return await deps.store.getJson<PromotionRecord>(paths.bucket, key);
+  } catch (err) {
+    if (!(err instanceof ObjectNotFoundError)) throw err;
+  }
+  const taken = new Set<number>();
+  for (const e of await deps.store.list(paths.bucket, paths.versions)) {
+    const m = /\/versions\/v(\d+)\//.exec(e.key);
+    if (m) taken.add(Number(m[1]));
+  }
+  // Versions reserved by promotions that crashed before writing a file still count as taken.
+  for (const e of await deps.store.list(paths.bucket, `${paths.root}/promotions/`)) {
+    const r = await deps.store.getJson<PromotionRecord>(paths.bucket, e.key).catch(() => undefined);
+    const m = r && /^v(\d+)$/.exec(r.version);
+    if (m) taken.add(Number(m[1]));
+  }
+  const next = taken.size === 0 ? 1 : Math.max(...taken) + 1;
+  const record: PromotionRecord = { version: `v${next}`, workflowId, runId, reservedAt: new Date().toISOString() };
+  await deps.store.putJson(paths.bucket, key, record);
+  return record;
+}
+
+let cachedVersion: string | undefined;
+async function packageVersion(): Promise<string> {
+  if (cachedVersion) return cachedVersion;
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  cachedVersion = pkg.version;
+  return cachedVersion;
+}
+
+export { sha256 };
