@@ -257,6 +257,8 @@ function kpis(ctx: Ctx): string {
   const { s } = ctx;
   const b = s.baseline;
   const h = s.hardened;
+  const gateSpec = (ctx.spec as { gate?: { attack?: unknown } } | undefined)?.gate;
+  const gateAttack = typeof gateSpec?.attack === 'string' ? gateSpec.attack : undefined;
   const card = (label: string, value: number | undefined, base: number | undefined, note: string) => {
     const d = value !== undefined && base !== undefined ? value - base : undefined;
     const cls = d === undefined ? '' : Math.abs(d) < 0.0005 ? 'flat' : d > 0 ? 'up' : 'down';
@@ -264,7 +266,7 @@ function kpis(ctx: Ctx): string {
 <div class="kpi-note">${d === undefined ? esc(note) : `<span class="delta ${cls}">${pp(d)}</span> vs baseline ${pct(base)}`}</div></div>`;
   };
   return `<section class="kpis">
-${card('Robust accuracy (hardened)', h?.robust, b?.robust, 'no hardened evaluation')}
+${card(`Robust accuracy (hardened, ${gateAttack ? `under ${gateAttack}` : 'weakest attack'})`, h?.robust, b?.robust, 'no hardened evaluation')}
 ${card('Clean accuracy (hardened)', h?.clean, b?.clean, 'no hardened evaluation')}
 <div class="kpi"><div class="kpi-label">Checkpoints written</div><div class="kpi-value">${s.checkpoints}</div><div class="kpi-note">${s.checkpointKey ? `last: <code>${esc(s.checkpointKey)}</code>` : '&nbsp;'}</div></div>
 </section>`;

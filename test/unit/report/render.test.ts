@@ -11,6 +11,7 @@ const FIXED = new Date('2025-01-31T12:00:00Z');
 
 test('shows the headline numbers, deltas and the gate reasons', () => {
   const html = renderReport({ summary, spec, baseline, hardened, generatedAt: FIXED });
+  assert.ok(html.includes('Robust accuracy (hardened, under pgd10)'));
   for (const n of ['87.4%', '79.2%', '12.6%', '58.3%', '1.8%', '51.7%']) assert.ok(html.includes(n), `missing ${n}`);
   assert.ok(html.includes('−8.2 pp'), 'clean drop');
   assert.ok(html.includes('+49.9 pp'), 'pgd10 gain');
@@ -118,6 +119,9 @@ test('encodePng upscales with nearest neighbour and keeps the pixels', async () 
   const { data } = await sharp(png).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
   assert.deepEqual([data[0], data[2], data[3], data[5], data[18], data[21], data[35]], [0, 0, 255, 255, 128, 64, 64]);
   await assert.rejects(encodePng(new Uint8Array(5), 2, 2, 1), /5 values but the shape 2 × 2 × 1 needs 4/);
+  const rgb = await encodePng(new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9]), 2, 2, 3);
+  const rgbMeta = await sharp(rgb).metadata();
+  assert.deepEqual([rgbMeta.width, rgbMeta.channels], [2 * 56, 3], 'colour kept, default scale ≈ 112 px');
 });
 
 test('perturbationPixels centres on grey and stretches the largest change to the range', () => {
