@@ -94,10 +94,19 @@ export const TrainingConfig = z
       .number()
       .positive()
       .optional()
-      .meta({ description: 'when set: TRADES loss CE(clean) + β·KL(p_clean ‖ p_adv), inner attack maximises KL' }),
+      .meta({
+        description:
+          'when set: TRADES loss CE(clean) + β·KL(p_clean ‖ p_adv); the inner attack maximises the KL from ' +
+          'x + 0.001·N(0,1) (one start: attack.restarts and attack.randomStart do not apply)',
+      }),
     labelSmoothing: z.number().min(0).lt(1).default(0),
     gradientAccumulation: z.int().min(1).max(1024).default(1).meta({ description: 'batches per optimizer step' }),
-    cleanFraction: z.number().min(0).max(1).default(0).meta({ description: 'share of each batch left clean' }),
+    cleanFraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .meta({ description: 'share of each batch left clean (its first round(f·n) examples; the order is shuffled)' }),
     seed: z.int().min(0).max(0xffffffff).default(0),
     divergence: z
       .strictObject({

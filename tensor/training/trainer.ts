@@ -540,13 +540,20 @@ export class Trainer {
       ? ck.accumulation.grads.map((g) => tf.tensor(g.data, g.shape, 'float32'))
       : undefined;
     this.accumCount = ck.accumulation.count;
+    if (epoch > this.config.epochs || (!ck.done && epoch === this.config.epochs)) {
+      throw new CheckpointError(
+        'config-mismatch',
+        `checkpoint is at epoch ${epoch} batch ${batch}, past the ${this.config.epochs} epochs of the config`,
+      );
+    }
     this.epoch = epoch;
     this.batch = batch;
-    this.finished = ck.done;
+    // a finished run continues when the (changed) config asks for more epochs
+    this.finished = ck.done && epoch >= this.config.epochs;
     this.optimizerSteps = ck.optimizerSteps;
     this.examplesSeen = ck.examplesSeen;
     this.rng = Rng.fromState(ck.rngState);
-    this.order = ck.order.slice();
+    this.order = ck.done && !this.finished ? this.rng.permutation(this.data.count) : ck.order.slice();
     this.history = ck.metrics.history.map((h) => ({ ...h }));
     this.running = { ...ck.metrics.current };
   }

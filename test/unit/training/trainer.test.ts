@@ -288,3 +288,42 @@ describe('trainLoop', () => {
     }
   });
 });
+
+describe('Trainer: extending a finished run', () => {
+  it('continues a finished run for more epochs under allowConfigChange, and refuses fewer epochs', async () => {
+    const model = tinyModel();
+    const t = await Trainer.create({ model, train: data, config: { ...base, epochs: 1 } });
+    let bytes: Uint8Array;
+    try {
+      await runAll(t);
+      bytes = await t.checkpoint();
+    } finally {
+      t.dispose();
+    }
+    const t2 = await Trainer.create({ model, train: data, config: base, state: bytes, allowConfigChange: true });
+    try {
+      assert.deepEqual(t2.cursor, { epoch: 1, batch: 0 });
+      assert.equal(t2.done, false);
+      const rs = await runAll(t2);
+      assert.equal(rs.length, 4);
+      assert.equal(t2.epochHistory.length, 2);
+    } finally {
+      t2.dispose();
+    }
+    const m = tinyModel();
+    const t3 = await Trainer.create({ model: m, train: data, config: base });
+    try {
+      for (let i = 0; i < 5; i++) await t3.step();
+      bytes = await t3.checkpoint();
+    } finally {
+      t3.dispose();
+      m.dispose();
+    }
+    await assert.rejects(
+      () =>
+        Trainer.create({ model, train: data, config: { ...base, epochs: 1 }, state: bytes, allowConfigChange: true }),
+      /past the 1 epochs/,
+    );
+    model.dispose();
+  });
+});
