@@ -201,6 +201,13 @@ function weedArgs(paths: StackPaths, ports: StackPorts): string[] {
     `-filer.port.grpc=${ports.weedFilerGrpc}`,
     `-admin.port=${ports.weedAdmin}`,
     `-admin.port.grpc=${ports.weedAdminGrpc}`,
+    // Its local sockets default to /tmp/seaweedfs-s3-<port>.sock, left behind on exit: keep them in the home.
+    ...(paths.run.length <= 90
+      ? [
+          `-s3.localSocket=${join(paths.run, 'weed-s3.sock')}`,
+          `-filer.localSocket=${join(paths.run, 'weed-filer.sock')}`,
+        ]
+      : []),
   ];
 }
 
@@ -485,6 +492,9 @@ export async function down(options: StackOptions & { graceMs?: number } = {}): P
     const signals = await Promise.all(servers.map((s) => stopPid(s.pid, options.graceMs ?? 10_000)));
     servers.forEach((s, i) => result.push({ ...s, signal: signals[i] }));
     for (const file of [paths.watchdogPid, paths.temporalPid, paths.weedPid]) rmSync(file, { force: true });
+    if (now.weed !== undefined) {
+      for (const sock of ['weed-s3.sock', 'weed-filer.sock']) rmSync(join(paths.run, sock), { force: true });
+    }
     return result;
   } finally {
     release();
