@@ -10,6 +10,7 @@ export interface ActivityMetrics {
     epsilon: number;
     loss: number;
     examplesPerSec: number;
+    examples?: number;
   }): void;
   evaluation(e: {
     runId: string;

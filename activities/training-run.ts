@@ -151,6 +151,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
         epsilon: r.eps,
         loss: r.loss,
         examplesPerSec: r.examplesPerSec,
+        examples: r.examples,
       });
       heartbeat();
       if (r.epochSummary || trainer.completedBatches % o.checkpointEvery === 0 || trainer.done) await save();

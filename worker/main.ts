@@ -1,0 +1,176 @@
+/**
+ * The worker process: polls the io queue (the workflow, fetch, promote, report) and the heavy queue (prepare,
+ * evaluate, train), or one of them, against TEMPORAL_ADDRESS (or the local stack), with the S3 store from
+ * S3_ENDPOINT (or the local stack). Serves Prometheus metrics, and drains on SIGTERM/SIGINT: running activities
+ * get the shutdown grace time to checkpoint, then the process exits.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { activitiesFor, createActivities } from '../activities';
+import { resolveConnections } from '../infra/config';
+import { resolveHome } from '../infra/config';
+import { WorkerMetrics } from '../metrics';
+import { installTemporalRuntimeMetrics } from '../metrics/temporal';
+import { DEFAULT_HEAVY_QUEUE, DEFAULT_IO_QUEUE } from '../schemas/spec';
+import { createObjectStore } from '../storage/object-store';
+import { progressSignal } from '../workflows/messages';
+
+export type QueueRole = 'io' | 'heavy';
+
+export interface WorkerOptions {
+  /** Which queues to poll. Default both. */
+  queues?: QueueRole[];
+  /** Default `tempered-io` (TEMPERED_IO_QUEUE). The workflow runs here too. */
+  ioQueue?: string;
+  /** Default `tempered-heavy` (TEMPERED_HEAVY_QUEUE). */
+  heavyQueue?: string;
+  /** Port of the app metrics (`/metrics`); 0 picks a free one; default 9465 (TEMPERED_METRICS_PORT). */
+  metricsPort?: number;
+  /** host:port of the Temporal SDK's own Prometheus metrics; default 127.0.0.1:9464 (TEMPERED_SDK_METRICS). */
+  sdkMetricsAddress?: string | false;
+  /** Worker cache (datasets, downloads); default `<TEMPERED_HOME>/cache` (TEMPERED_CACHE_DIR). */
+  cacheDir?: string;
+  /** Heavy activities at once; default 1 (a GPU runs one training at a time). */
+  heavyConcurrency?: number;
+  /** How long running activities get to finish or checkpoint on shutdown. Default '30s'. */
+  shutdownGraceTime?: string;
+  /** Heartbeat throttle; default the SDK's (80% of each heartbeat timeout). Tests shorten it. */
+  maxHeartbeatThrottleInterval?: string;
+  /** Called once the workers poll (tests, the demo). */
+  onReady?: (info: WorkerReady) => void;
+  /** Stops the worker when aborted (instead of, or as well as, the process signals). */
+  signal?: AbortSignal;
+  /** Install SIGTERM/SIGINT handlers that drain the worker. Default true. */
+  handleSignals?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface WorkerReady {
+  queues: string[];
+  metricsUrl?: string;
+  sdkMetricsAddress?: string;
+  temporalAddress: string;
+  namespace: string;
+}
+
+const env = process.env;
+
+/** Runs the worker until a signal (or `options.signal`) stops it; resolves once it has drained. */
+export async function runWorker(options: WorkerOptions = {}): Promise<void> {
+  const {
+    queues = ['io', 'heavy'],
+    ioQueue = env.TEMPERED_IO_QUEUE || DEFAULT_IO_QUEUE,
+    heavyQueue = env.TEMPERED_HEAVY_QUEUE || DEFAULT_HEAVY_QUEUE,
+    metricsPort = Number(env.TEMPERED_METRICS_PORT ?? 9465),
+    sdkMetricsAddress = env.TEMPERED_SDK_METRICS ?? '127.0.0.1:9464',
+    cacheDir = env.TEMPERED_CACHE_DIR || join(resolveHome(env), 'cache'),
+    heavyConcurrency = 1,
+    shutdownGraceTime = '30s',
+    handleSignals = true,
+    log = (line: string) => process.stderr.write(`${line}\n`),
+  } = options;
+  if (queues.length === 0) throw new Error('worker: expected at least one of the queues io, heavy');
+
+  // The SDK's exporter must exist before any connection (Runtime.install throws after).
+  if (sdkMetricsAddress) installTemporalRuntimeMetrics(sdkMetricsAddress);
+  const conn = resolveConnections();
+  await mkdir(cacheDir, { recursive: true });
+  const metrics = new WorkerMetrics();
+  const metricsServer = await metrics.startMetricsServer({ port: metricsPort });
+
+  const native = await NativeConnection.connect({ address: conn.temporal.address });
+  const clientConnection = await Connection.connect({ address: conn.temporal.address });
+  const client = new Client({ connection: clientConnection, namespace: conn.temporal.namespace });
+  const workers: Worker[] = [];
+  try {
+    const store = createObjectStore(conn.s3);
+    const activities = createActivities({
+      store,
+      cacheDir,
+      metrics,
+      packageVersion: await packageVersion(),
+      maxDatasetMiB: env.TEMPERED_MAX_DATASET_MIB ? Number(env.TEMPERED_MAX_DATASET_MIB) : undefined,
+      signalProgress: async (workflowId, runId, progress) =>
+        client.workflow.getHandle(workflowId, runId).signal(progressSignal, progress),
+    });
+    const common = {
+      connection: native,
+      namespace: conn.temporal.namespace,
+      shutdownGraceTime,
+      ...(options.maxHeartbeatThrottleInterval
+        ? { maxHeartbeatThrottleInterval: options.maxHeartbeatThrottleInterval }
+        : {}),
+    };
+    if (queues.includes('io')) {
+      workers.push(
+        await Worker.create({
+          ...common,
+          taskQueue: ioQueue,
+          workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+          activities: activitiesFor(activities, 'io'),
+        }),
+      );
+    }
+    if (queues.includes('heavy')) {
+      workers.push(
+        await Worker.create({
+          ...common,
+          taskQueue: heavyQueue,
+          activities: activitiesFor(activities, 'heavy'),
+          maxConcurrentActivityTaskExecutions: heavyConcurrency,
+        }),
+      );
+    }
+    const names = queues.map((q) => (q === 'io' ? ioQueue : heavyQueue));
+    const stop = () => {
+      log('worker: draining (running activities get the shutdown grace time)');
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    };
+    if (handleSignals) {
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    }
+    options.signal?.addEventListener('abort', stop, { once: true });
+    const running = Promise.all(workers.map((w) => w.run()));
+    log(
+      `worker: polling ${names.join(', ')} on ${conn.temporal.address} (namespace ${conn.temporal.namespace}); ` +
+        `metrics ${metricsServer.url}${sdkMetricsAddress ? `, SDK metrics http://${sdkMetricsAddress}/metrics` : ''}`,
+    );
+    options.onReady?.({
+      queues: names,
+      metricsUrl: metricsServer.url,
+      sdkMetricsAddress: sdkMetricsAddress || undefined,
+      temporalAddress: conn.temporal.address,
+      namespace: conn.temporal.namespace,
+    });
+    await running;
+    if (handleSignals) {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+    }
+  } finally {
+    await metricsServer.close();
+    await clientConnection.close();
+    await native.close();
+  }
+}
+
+async function packageVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** `tsx worker/main.ts [--queue io|heavy]`: the worker as its own process (the CLI's `tempered worker` too). */
+const isEntry = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+if (isEntry) {
+  const args = process.argv.slice(2);
+  const q = args.indexOf('--queue');
+  const queues = q >= 0 ? ([args[q + 1]] as QueueRole[]) : undefined;
+  runWorker({ queues }).catch((err: unknown) => {
+    process.stderr.write(`worker: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  });
+}
