@@ -379,12 +379,16 @@ export async function up(options: StackOptions = {}): Promise<StackInfo> {
       waitUntil(() => checkS3(info.s3), {
         timeoutMs: r.externalS3 ? Math.min(timeoutMs, 15_000) : timeoutMs,
         abort: r.externalS3 ? undefined : exited('weed'),
-        permanent: r.externalS3 ? isCredentialError : undefined,
+        // A server we did not start here and that refuses our keys will not change its mind.
+        permanent: r.externalS3 || !wantWeed ? isCredentialError : undefined,
       }).catch((err: Error) => {
         throw new Error(
           r.externalS3
             ? `S3 store at S3_ENDPOINT=${info.s3.url} does not answer (access key ${maskSecret(info.s3.accessKey)}): ${err.message}`
-            : `SeaweedFS S3 gateway did not come up on 127.0.0.1:${ports.s3}: ${err.message}; log: ${paths.weedLog}\n${tail(paths.weedLog)}`,
+            : !wantWeed && err.message.startsWith('refused')
+              ? `the running SeaweedFS on 127.0.0.1:${ports.s3} refuses access key ${maskSecret(info.s3.accessKey)} ` +
+                `(were S3_ACCESS_KEY/S3_SECRET_KEY changed since it started? run tempered down, then up): ${err.message}`
+              : `SeaweedFS S3 gateway did not come up on 127.0.0.1:${ports.s3}: ${err.message}; log: ${paths.weedLog}\n${tail(paths.weedLog)}`,
         );
       }),
     ]);
