@@ -1,7 +1,8 @@
 /**
  * One tfjs engine's measurement, run as its own process by bench/run.ts (a process holds one backend).
  * Usage: tsx bench/engine.ts <wasm|cpu|tensorflow|tensorflow-gpu> <seconds> <minIters> <optimizer>
- * Prints one JSON line: {"engine","threads","advTrainExamplesPerSec","pgd20EvalExamplesPerSec","simd","pgd"}.
+ * Prints one JSON line: {"engine","threads","advTrainExamplesPerSec","pgd20EvalExamplesPerSec",
+ * "advTrainExamplesPerCpuSec","pgd20EvalExamplesPerCpuSec","simd","pgd"}.
  */
 import { initBackend } from '../tensor/backend';
 import type { BackendName } from '../tensor/backend';
@@ -16,8 +17,10 @@ process.stdout.write(
   `${JSON.stringify({
     engine: `tfjs-${report.name}`,
     threads: report.threads,
-    advTrainExamplesPerSec: r.advTrain,
-    pgd20EvalExamplesPerSec: r.pgd20Eval,
+    advTrainExamplesPerSec: r.advTrain.wall,
+    pgd20EvalExamplesPerSec: r.pgd20Eval.wall,
+    advTrainExamplesPerCpuSec: r.advTrain.cpu,
+    pgd20EvalExamplesPerCpuSec: r.pgd20Eval.cpu,
     simd: report.simd,
     pgd: source,
   })}\n`,

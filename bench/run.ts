@@ -6,10 +6,13 @@
  * random start, then one optimizer step on the adversarial batch) and PGD-20 evaluation throughput (attack +
  * prediction), for each tfjs backend that starts and for PyTorch at one thread (bench/torch_bench.py), run in
  * separate processes one after another and interleaved over rounds, because the machine is shared and noisy.
- * Each figure is the best round. The cpu backend is slow: it runs once, one step each with no warm-up, and is
+ * Each figure is the best round. Besides wall-clock rates, each engine reports examples per second of its own CPU
+ * time, the steadier figure when other processes share the machine (the load average is printed with the table).
+ * The cpu backend is slow: it runs once, one step each with no warm-up, and is
  * dropped when that exceeds --cpu-timeout seconds.
  */
 import { spawnSync } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,7 +21,17 @@ interface Result {
   threads: number;
   advTrainExamplesPerSec: number;
   pgd20EvalExamplesPerSec: number;
+  /** The same rates per second of the engine process's own CPU time (absent from engines that do not report it). */
+  advTrainExamplesPerCpuSec?: number;
+  pgd20EvalExamplesPerCpuSec?: number;
 }
+
+const RATES = [
+  'advTrainExamplesPerSec',
+  'pgd20EvalExamplesPerSec',
+  'advTrainExamplesPerCpuSec',
+  'pgd20EvalExamplesPerCpuSec',
+] as const;
 
 interface Options {
   /** One JSON object per engine per line instead of the table. Default false. */
@@ -112,17 +125,22 @@ function runEngine(engine: string, opts: Options, minIters: number, seconds: num
 }
 
 function table(results: Result[], torch?: Result): string {
-  const ratio = (v: number, ref?: number) => (ref ? `${(v / ref).toFixed(2)}×` : '—');
+  const ratio = (v?: number, ref?: number) => (v && ref ? `${(v / ref).toFixed(2)}×` : '—');
+  const fmt = (v?: number) => (v ? v.toFixed(1) : '—');
   const rows = [
-    ['engine', 'threads', 'adv-train ex/s', '× PyTorch', 'PGD-20 eval ex/s', '× PyTorch'],
-    ...results.map((r) => [
-      r.engine,
-      String(r.threads),
-      r.advTrainExamplesPerSec.toFixed(1),
-      ratio(r.advTrainExamplesPerSec, torch?.advTrainExamplesPerSec),
-      r.pgd20EvalExamplesPerSec.toFixed(1),
-      ratio(r.pgd20EvalExamplesPerSec, torch?.pgd20EvalExamplesPerSec),
-    ]),
+    [
+      'engine',
+      'threads',
+      'adv-train ex/s',
+      '× PyTorch',
+      'PGD-20 eval ex/s',
+      '× PyTorch',
+      'adv-train ex/CPU-s',
+      '× PyTorch',
+      'PGD-20 ex/CPU-s',
+      '× PyTorch',
+    ],
+    ...results.map((r) => [r.engine, String(r.threads), ...RATES.flatMap((k) => [fmt(r[k]), ratio(r[k], torch?.[k])])]),
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`).join('\n');
@@ -146,14 +164,17 @@ async function main() {
       try {
         const r = runEngine(engine, opts, slow ? 1 : 2, slow ? 0 : opts.seconds, python);
         note(
-          `bench: round ${round + 1} ${r.engine}: ${r.advTrainExamplesPerSec.toFixed(1)} / ${r.pgd20EvalExamplesPerSec.toFixed(1)} ex/s`,
+          `bench: round ${round + 1} ${r.engine}: ${r.advTrainExamplesPerSec.toFixed(1)} / ${r.pgd20EvalExamplesPerSec.toFixed(1)} ex/s, ` +
+            `${r.advTrainExamplesPerCpuSec?.toFixed(1) ?? '—'} / ${r.pgd20EvalExamplesPerCpuSec?.toFixed(1) ?? '—'} ex/CPU-s ` +
+            `(load ${loadavg()[0].toFixed(1)})`,
         );
         const prev = best.get(engine);
-        best.set(engine, {
-          ...r,
-          advTrainExamplesPerSec: Math.max(r.advTrainExamplesPerSec, prev?.advTrainExamplesPerSec ?? 0),
-          pgd20EvalExamplesPerSec: Math.max(r.pgd20EvalExamplesPerSec, prev?.pgd20EvalExamplesPerSec ?? 0),
-        });
+        const merged: Result = { ...r };
+        for (const k of RATES) {
+          const v = Math.max(r[k] ?? 0, prev?.[k] ?? 0);
+          if (v > 0) merged[k] = v;
+        }
+        best.set(engine, merged);
       } catch (err) {
         note(`bench: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -162,11 +183,19 @@ async function main() {
   const results = [...best.values()];
   if (opts.json) {
     for (const r of results) {
-      const { engine, threads, advTrainExamplesPerSec, pgd20EvalExamplesPerSec } = r;
-      process.stdout.write(`${JSON.stringify({ engine, threads, advTrainExamplesPerSec, pgd20EvalExamplesPerSec })}\n`);
+      const { engine, threads } = r;
+      const load = Number(loadavg()[0].toFixed(2));
+      process.stdout.write(
+        `${JSON.stringify({ engine, threads, ...Object.fromEntries(RATES.map((k) => [k, r[k]])), load })}\n`,
+      );
     }
   } else {
     process.stdout.write(`${table(results, best.get('pytorch'))}\n`);
+    process.stdout.write(
+      `load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} on ${availableParallelism()} cores\n`,
+    );
   }
 }
 

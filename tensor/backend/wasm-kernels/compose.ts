@@ -60,4 +60,13 @@ export function originalKernel(kernelName: string): KernelConfig {
   return config;
 }
 
+/** The part of the wasm backend a heap kernel needs: outputs allocated on, and inputs read from, the wasm heap. */
+export interface HeapBackend {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+}
+
+export const isHeapBackend = (b: unknown): b is HeapBackend =>
+  typeof (b as HeapBackend)?.makeOutput === 'function' && typeof (b as HeapBackend)?.typedArrayFromHeap === 'function';
+
 export type { KernelFunc };

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
-import { asTensor, composed, padOrCrop, WASM } from './compose';
+import { asTensor, composed, isHeapBackend, padOrCrop, WASM } from './compose';
+import type { HeapBackend } from './compose';
 
 interface Attrs {
   strides: [number, number] | number;
@@ -57,12 +58,82 @@ export function conv2dBackpropInput(dyInfo: TensorInfo, filterInfo: TensorInfo, 
   });
 }
 
-const kernelFunc = (({ inputs, attrs }) =>
-  composed(() =>
-    conv2dBackpropInput(inputs.dy as TensorInfo, inputs.filter as TensorInfo, attrs as unknown as Attrs),
-  )) as KernelFunc;
+/**
+ * The same gradient as one product and a scatter: cols = dy[n·oh·ow, co] × Wᵀ[co, kh·kw·ci] on XNNPACK's MatMul,
+ * then each row of cols is added into the kh×kw window of dx it came from (col2im), one pass in JS over the
+ * wasm heap. It does no work on the zeros that the convolution form pads and dilates dy with, and it avoids
+ * XNNPACK convolutions with few output channels (ci = 1 on a first layer), which run far below peak.
+ * NHWC only; returns a new TensorInfo on the backend.
+ */
+export function conv2dBackpropInputCol2im(
+  dyInfo: TensorInfo,
+  filterInfo: TensorInfo,
+  attrs: Attrs,
+  backend: HeapBackend,
+): TensorInfo {
+  const [n, h, w, ci] = attrs.inputShape;
+  const [kh, kw, , co] = filterInfo.shape;
+  const info = tf.backend_util.computeConv2DInfo(
+    [n, h, w, ci],
+    [kh, kw, ci, co],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+  const { top, left } = info.padInfo;
+  const k = kh * kw * ci;
+  const cols = tf.tidy(() => {
+    const wt = tf.transpose(tf.reshape(asTensor(filterInfo), [k, co]));
+    return tf.matMul(tf.reshape(asTensor(dyInfo), [n * oh * ow, co]) as tf.Tensor2D, wt as tf.Tensor2D);
+  });
+  try {
+    const out = backend.makeOutput([n, h, w, ci], 'float32');
+    // Views are taken after the allocation: growing the heap detaches older views.
+    const C = backend.typedArrayFromHeap(cols);
+    const D = backend.typedArrayFromHeap(out);
+    D.fill(0);
+    let src = 0;
+    for (let b = 0; b < n; b++) {
+      for (let y = 0; y < oh; y++) {
+        const y0 = y * sh - top;
+        for (let x = 0; x < ow; x++, src += k) {
+          const x0 = x * sw - left;
+          for (let i = 0; i < kh; i++) {
+            const iy = y0 + i;
+            if (iy < 0 || iy >= h) continue;
+            const rowStart = (b * h + iy) * w;
+            for (let j = 0; j < kw; j++) {
+              const ix = x0 + j;
+              if (ix < 0 || ix >= w) continue;
+              const d = (rowStart + ix) * ci;
+              const s = src + (i * kw + j) * ci;
+              for (let c = 0; c < ci; c++) D[d + c] += C[s + c];
+            }
+          }
+        }
+      }
+    }
+    return out;
+  } finally {
+    cols.dispose();
+  }
+}
 
-/** Replaces wasm's scalar Conv2DBackpropInput with an XNNPACK convolution. */
+const kernelFunc = (({ inputs, attrs, backend }) => {
+  const a = attrs as unknown as Attrs;
+  const dy = inputs.dy as TensorInfo;
+  const filter = inputs.filter as TensorInfo;
+  if (a.dataFormat !== 'NCHW' && dy.dtype === 'float32' && isHeapBackend(backend)) {
+    return conv2dBackpropInputCol2im(dy, filter, a, backend);
+  }
+  return composed(() => conv2dBackpropInput(dy, filter, a));
+}) as KernelFunc;
+
+/** Replaces wasm's scalar Conv2DBackpropInput with an XNNPACK product and a heap scatter (NHWC) or convolution. */
 export const conv2dBackpropInputConfig: KernelConfig = {
   kernelName: tf.Conv2DBackpropInput,
   backendName: WASM,

@@ -3,14 +3,15 @@ import type { KernelConfig } from '@tensorflow/tfjs';
 import { WASM } from './compose';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
+import { castConfig, identityConfig } from './identity';
 import { batchMatMulConfig, fusedMatMulConfig } from './mat-mul';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { sumConfig } from './sum';
 
 export { conv2dBackpropFilter } from './conv2d-backprop-filter';
-export { conv2dBackpropInput } from './conv2d-backprop-input';
+export { conv2dBackpropInput, conv2dBackpropInputCol2im } from './conv2d-backprop-input';
 export { maxPoolGrad2x2, maxPoolGrad2x2Heap } from './max-pool-grad';
-export { sumLeadingAxes } from './sum';
+export { sumLeadingAxes, sumLeadingAxesHeap } from './sum';
 
 /** Kernel names this module adds to or replaces on the wasm backend. */
 export const WASM_TRAINING_KERNELS = [
@@ -20,6 +21,8 @@ export const WASM_TRAINING_KERNELS = [
   tf.BatchMatMul,
   tf._FusedMatMul,
   tf.Sum,
+  tf.Identity,
+  tf.Cast,
 ] as const;
 
 let registered = false;
@@ -45,6 +48,8 @@ export function registerWasmTrainingKernels(): void {
     batchMatMulConfig(),
     fusedMatMulConfig(),
     sumConfig(),
+    identityConfig(),
+    castConfig(),
   ];
   for (const config of configs) {
     const existing = tf.getKernel(config.kernelName, WASM);

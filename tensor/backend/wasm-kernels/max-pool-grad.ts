@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
-import { asTensor, callOriginal, composed, originalKernel, WASM } from './compose';
+import { asTensor, callOriginal, composed, isHeapBackend, originalKernel, WASM } from './compose';
+import type { HeapBackend } from './compose';
 
 interface Attrs {
   filterSize: [number, number] | number;
@@ -71,15 +72,6 @@ export function maxPoolGrad2x2(dyInfo: TensorInfo, xInfo: TensorInfo, yInfo: Ten
     return dx as tf.Tensor4D;
   });
 }
-
-/** The part of the wasm backend a heap kernel needs: outputs allocated on, and inputs read from, the wasm heap. */
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-}
-
-const isHeapBackend = (b: unknown): b is HeapBackend =>
-  typeof (b as HeapBackend)?.makeOutput === 'function' && typeof (b as HeapBackend)?.typedArrayFromHeap === 'function';
 
 /**
  * The same gradient in one pass over the wasm heap: each window is read once and dy written to its first

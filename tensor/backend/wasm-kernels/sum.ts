@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
-import { asTensor, composed, originalKernel, WASM } from './compose';
+import { asTensor, composed, isHeapBackend, originalKernel, WASM } from './compose';
+import type { HeapBackend } from './compose';
 
 /**
  * Sum over the leading axes of a float32 tensor (bias gradients: [n,h,w,c] → [c]) as one matrix product,
@@ -19,7 +20,27 @@ export function sumLeadingAxes(xInfo: TensorInfo, axes: number, keepDims: boolea
   });
 }
 
-/** Wraps Sum: a float32 reduction over a leading run of axes (not all) halves; anything else runs the original. */
+/**
+ * The same reduction in one pass over the wasm heap, summing rows of `inner` values into a float64 accumulator.
+ * The MatMul form makes XNNPACK pack the whole input as its weight matrix on every call (it is new data each
+ * time), which costs more than the sum itself. Returns a new TensorInfo on the backend.
+ */
+export function sumLeadingAxesHeap(x: TensorInfo, axes: number, keepDims: boolean, backend: HeapBackend): TensorInfo {
+  const innerShape = x.shape.slice(axes);
+  const inner = innerShape.reduce((a, b) => a * b, 1);
+  const outer = x.shape.slice(0, axes).reduce((a, b) => a * b, 1);
+  const shape = keepDims ? [...x.shape.slice(0, axes).map(() => 1), ...innerShape] : innerShape;
+  const out = backend.makeOutput(shape, 'float32');
+  const X = backend.typedArrayFromHeap(x);
+  const acc = new Float64Array(inner);
+  for (let r = 0, p = 0; r < outer; r++) {
+    for (let i = 0; i < inner; i++, p++) acc[i] += X[p];
+  }
+  backend.typedArrayFromHeap(out).set(acc);
+  return out;
+}
+
+/** Wraps Sum: a float32 reduction over a leading run of axes (not all) runs on the heap; anything else the original. */
 export function sumConfig(): KernelConfig {
   const original = originalKernel(tf.Sum);
   const kernelFunc = (({ inputs, attrs, backend }) => {
@@ -28,6 +49,7 @@ export function sumConfig(): KernelConfig {
     const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
     const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
     if (!leading || x.dtype !== 'float32' || x.shape[0] === 0) return original.kernelFunc({ inputs, attrs, backend });
+    if (isHeapBackend(backend)) return sumLeadingAxesHeap(x, axes.length, Boolean(keepDims), backend);
     return composed(() => sumLeadingAxes(x, axes.length, Boolean(keepDims)));
   }) as KernelFunc;
   return { kernelName: tf.Sum, backendName: WASM, kernelFunc, setupFunc: original.setupFunc };

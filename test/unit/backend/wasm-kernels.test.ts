@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../tensor/backend';
-import { originalWasmKernel } from '../../../tensor/backend/wasm-kernels';
+import { conv2dBackpropInput, originalWasmKernel } from '../../../tensor/backend/wasm-kernels';
 import { buildReferenceCnn } from '../../../tensor/models/reference-cnn';
 
 /**
@@ -111,6 +111,45 @@ describe('wasm training kernels match the cpu backend', () => {
           'same',
         ),
     });
+  });
+
+  for (const { x, f, s, pad } of convCases) {
+    it(`Conv2DBackpropInput: heap scatter and convolution form agree, x${x.join('x')} f${f.join('x')} s${s} ${pad}`, async () => {
+      await tf.setBackend('wasm');
+      const start = tf.memory().numTensors;
+      tf.tidy(() => {
+        const ft = rand(f, 2) as tf.Tensor4D;
+        const dy = rand(tf.conv2d(tf.zeros(x) as tf.Tensor4D, ft, s, pad).shape, 3) as tf.Tensor4D;
+        const attrs = { strides: s, pad, dataFormat: 'NHWC' as const, inputShape: x };
+        const scatter = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: ft }, attrs) as tf.Tensor;
+        const conv = conv2dBackpropInput(dy, ft, attrs);
+        const a = scatter.dataSync();
+        const b = conv.dataSync();
+        assert.deepEqual(scatter.shape, conv.shape);
+        for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-4, `${i}: ${a[i]} vs ${b[i]}`);
+      });
+      assert.equal(tf.memory().numTensors, start);
+    });
+  }
+
+  it('Identity and same-dtype Cast share data that outlives the source; real casts convert', async () => {
+    await tf.setBackend('wasm');
+    const start = tf.memory().numTensors;
+    const buffers = tf.memory().numDataBuffers;
+    const src = tf.tensor([1.5, -2, 0, 3], [2, 2]);
+    const copy = tf.engine().runKernel(tf.Identity, { x: src }, {}) as tf.Tensor;
+    const same = tf.cast(src, 'float32');
+    const ints = tf.cast(src, 'int32');
+    const cloned = tf.clone(src);
+    src.dispose();
+    assert.deepEqual(Array.from(copy.dataSync()), [1.5, -2, 0, 3]);
+    assert.deepEqual(Array.from(same.dataSync()), [1.5, -2, 0, 3]);
+    assert.deepEqual(Array.from(cloned.dataSync()), [1.5, -2, 0, 3]);
+    assert.equal(ints.dtype, 'int32');
+    assert.deepEqual(Array.from(ints.dataSync()), [1, -2, 0, 3]);
+    tf.dispose([copy, same, ints, cloned]);
+    assert.equal(tf.memory().numTensors, start);
+    assert.equal(tf.memory().numDataBuffers, buffers, 'shared data freed with its last tensor');
   });
 
   for (const [shape, pad] of [
