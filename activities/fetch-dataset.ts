@@ -23,7 +23,13 @@ import type { DatasetRef, FetchDatasetInput } from '../schemas/payloads';
 import { sourceKind } from '../schemas/spec';
 import type { Spec } from '../schemas/spec';
 import { ObjectNotFoundError, formatS3Uri, parseS3Uri } from '../storage/object-store';
-import { DatasetError, DatasetTooLargeError, estimateDataset, loadDataset } from '../tensor/data';
+import {
+  DatasetError,
+  DatasetTooLargeError,
+  FASHION_MNIST_CLASSES,
+  estimateDataset,
+  loadDataset,
+} from '../tensor/data';
 import type { DatasetFormat } from '../tensor/data';
 import type { ActivityDeps } from './deps';
 import { UnsafeNameError, safeRelativeName } from './names';
@@ -233,7 +239,7 @@ async function stageHttp(
 }
 
 async function stageS3(deps: ActivityDeps, cache: BlobCache, source: string, maxBytes: number): Promise<StagedFile[]> {
-  const { bucket, key } = parseS3Uri(source, { field: 'dataset.source' });
+  const { bucket, key } = parseS3Uri(source, { field: 'dataset.source', requireKey: false });
   const prefix = key === '' || key.endsWith('/') ? key : `${key}/`;
   const entries = await deps.store.list(bucket, prefix);
   if (entries.length === 0) throw fail(Failure.NotFound, `dataset.source ${source}: no objects under this prefix`);
@@ -288,7 +294,9 @@ async function describe(root: string, spec: Spec, source: string) {
   try {
     const train = await estimateDataset({ format, path: root, split: 'train', imageSize: size });
     // The test split is small: loading it checks labels and pixels, and tells the classes.
-    const test = await loadDataset({ format, path: root, split: 'test', imageSize: size });
+    // The cache folder is named by hash: say which names the classes have, as the source's folder name would.
+    const classNames = format === 'idx' && /fashion/i.test(source) ? [...FASHION_MNIST_CLASSES] : undefined;
+    const test = await loadDataset({ format, path: root, split: 'test', imageSize: size, classNames });
     if (test.height !== train.height || test.width !== train.width || test.channels !== train.channels) {
       throw new DatasetError(
         root,

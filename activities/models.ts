@@ -52,7 +52,7 @@ export async function readModel(store: ObjectStore, ref: ModelRef): Promise<tf.L
 
 /** The files of a stored model, by name. */
 export async function readModelFiles(store: ObjectStore, uri: string): Promise<ModelFiles> {
-  const { bucket, key } = parseS3Uri(uri, { field: 'model uri' });
+  const { bucket, key } = parseS3Uri(uri, { field: 'model uri', requireKey: false });
   const prefix = key === '' || key.endsWith('/') ? key : `${key}/`;
   const modelJson = await store.getBytes(bucket, `${prefix}model.json`);
   const files: ModelFiles = { 'model.json': new Uint8Array(modelJson) };

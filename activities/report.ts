@@ -16,7 +16,9 @@ export async function writeReport(deps: ActivityDeps, input: WriteReportInput): 
   const bucket = spec.artifacts.bucket;
   const examples = await loadExamples(deps, hardened?.examples[0]?.imageKey, summary.dataset?.classNames);
   const html = await buildReport({ summary, spec, baseline, hardened, examples });
-  const dir = summary.artifact ? parseS3Uri(summary.artifact.uri).key : `${workPrefix(workflowId)}`;
+  const dir = summary.artifact
+    ? parseS3Uri(summary.artifact.uri, { requireKey: false }).key
+    : `${workPrefix(workflowId)}`;
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
   await deps.store.putJson(bucket, `${prefix}metrics.json`, { summary, baseline, hardened });
   await deps.store.putBytes(bucket, `${prefix}report.html`, Buffer.from(html, 'utf8'), {

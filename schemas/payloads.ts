@@ -217,6 +217,8 @@ export const RunSummary = z.strictObject({
   reportUri: z.string().optional(),
   checkpointKey: z.string().optional(),
   checkpoints: count,
+  /** What adversarial training did: batches, checkpoints, and the checkpoint it resumed from after a crash. */
+  training: TrainResult.optional(),
   /** Wall-clock seconds per stage, as the workflow saw them (queueing included). */
   timings: z.record(z.string(), seconds),
   backend: Backend.optional(),

@@ -249,6 +249,7 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
     state.checkpointKey = trained.checkpointKey;
     state.checkpoints = Math.max(state.checkpoints, trained.checkpoints);
     summary.backend = trained.backend;
+    summary.training = trained;
 
     const hardened: Metrics = await stage('benchmark', () =>
       act.benchmark({ runId, spec, dataset, model: trained.model, role: 'hardened' }),
