@@ -5,20 +5,17 @@ import type { Command } from './main';
 import { UsageError } from './main';
 
 const HELP = [
-  'Usage: tempered worker [--queues io,heavy] [--metrics-port <port>]',
+  'Usage: tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>]',
   '',
   'Runs a tempered worker until SIGINT/SIGTERM: the io queue (workflows, fetch, promote, report) and the heavy',
   'queue (training, evaluation), or only the ones named. Connections come from TEMPORAL_ADDRESS / S3_ENDPOINT',
   'or the local stack (`tempered up`).',
   '',
   '  --queues <list>       io, heavy or io,heavy (default both)',
-  '  --metrics-port <n>    serve Prometheus metrics on 127.0.0.1:<n>',
+  '  --metrics-port <n>    app metrics (/metrics) port (default 9465, TEMPERED_METRICS_PORT; 0 = any free)',
+  "  --io-queue <name>     default tempered-io (TEMPERED_IO_QUEUE); must match the specs' compute.ioQueue",
+  '  --heavy-queue <name>  default tempered-heavy (TEMPERED_HEAVY_QUEUE)',
 ].join('\n');
-
-/** What worker/main exports (owned by the worker's author). */
-interface WorkerModule {
-  runWorker(options: { queues?: ('io' | 'heavy')[]; metricsPort?: number }): Promise<unknown>;
-}
 
 export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | undefined {
   if (value === undefined) return undefined;
@@ -39,6 +36,8 @@ export const workerCommand: Command = {
         help: { type: 'boolean', short: 'h', default: false },
         queues: { type: 'string' },
         'metrics-port': { type: 'string' },
+        'io-queue': { type: 'string' },
+        'heavy-queue': { type: 'string' },
       },
       allowPositionals: false,
       strict: true,
@@ -48,11 +47,10 @@ export const workerCommand: Command = {
       return 0;
     }
     const queues = parseQueues(values.queues);
-    const metricsPort = positiveInt(values['metrics-port'], '--metrics-port');
-    // Loaded lazily (and through a variable) so the other commands never pay for the worker and its tfjs.
-    const specifier = '../worker/main';
-    const { runWorker } = (await import(specifier)) as WorkerModule;
-    await runWorker({ queues, metricsPort });
+    const metricsPort = values['metrics-port'] === '0' ? 0 : positiveInt(values['metrics-port'], '--metrics-port');
+    // Loaded lazily so the other commands never pay for the worker and its tfjs.
+    const { runWorker } = await import('../worker/main');
+    await runWorker({ queues, metricsPort, ioQueue: values['io-queue'], heavyQueue: values['heavy-queue'] });
     return 0;
   },
 };

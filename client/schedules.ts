@@ -109,15 +109,27 @@ export async function createSchedule(
 
 /** Starts the schedule's action now, skipped (like a nightly one) when its previous run is still running. */
 export async function triggerSchedule(client: Client, scheduleId: string): Promise<void> {
-  await client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.SKIP);
+  await named(scheduleId, () => client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.SKIP));
 }
 
 export async function deleteSchedule(client: Client, scheduleId: string): Promise<void> {
-  await client.schedule.getHandle(scheduleId).delete();
+  await named(scheduleId, () => client.schedule.getHandle(scheduleId).delete());
 }
 
 export async function describeSchedule(client: Client, scheduleId: string): Promise<ScheduleDescription> {
-  return client.schedule.getHandle(scheduleId).describe();
+  return named(scheduleId, () => client.schedule.getHandle(scheduleId).describe());
+}
+
+/** Rethrows the SDK's not-found error with the schedule id in the message (it stays a ScheduleNotFoundError). */
+async function named<T>(scheduleId: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) {
+      throw new ScheduleNotFoundError(`no schedule with id ${scheduleId}; see tempered schedule list`, scheduleId);
+    }
+    throw err;
+  }
 }
 
 /** One schedule as `schedule list` shows it. */

@@ -99,6 +99,7 @@ describe('schedules on the real server', () => {
       async () => ((await listSchedules(client)).some((s) => s.scheduleId === scheduleId) ? undefined : true),
       'the deleted schedule gone from the list',
     );
+    await assert.rejects(triggerSchedule(client, scheduleId), new RegExp(`no schedule with id ${scheduleId}`));
   });
 
   test('a spec that does not start from production is accepted with a warning', async () => {
