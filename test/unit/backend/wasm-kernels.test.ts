@@ -2,7 +2,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../tensor/backend';
-import { conv2dBackpropInput, originalWasmKernel } from '../../../tensor/backend/wasm-kernels';
+import {
+  conv2dBackpropInput,
+  conv2dBackpropInputCol2im,
+  originalWasmKernel,
+} from '../../../tensor/backend/wasm-kernels';
+import type { HeapBackend } from '../../../tensor/backend/wasm-kernels/compose';
 import { buildReferenceCnn } from '../../../tensor/models/reference-cnn';
 
 /**
@@ -121,7 +126,9 @@ describe('wasm training kernels match the cpu backend', () => {
         const ft = rand(f, 2) as tf.Tensor4D;
         const dy = rand(tf.conv2d(tf.zeros(x) as tf.Tensor4D, ft, s, pad).shape, 3) as tf.Tensor4D;
         const attrs = { strides: s, pad, dataFormat: 'NHWC' as const, inputShape: x };
-        const scatter = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: ft }, attrs) as tf.Tensor;
+        const scatter = tf
+          .engine()
+          .makeTensorFromTensorInfo(conv2dBackpropInputCol2im(dy, ft, attrs, tf.backend() as unknown as HeapBackend));
         const conv = conv2dBackpropInput(dy, ft, attrs);
         const a = scatter.dataSync();
         const b = conv.dataSync();
