@@ -141,7 +141,7 @@ describe('hardeningRun on the real stack', () => {
       (e: unknown) => e,
     );
     assert.ok(err instanceof WorkflowFailedError);
-    const failure = err.cause?.cause as ApplicationFailure;
+    const failure = err.cause as ApplicationFailure;
     assert.equal(failure.type, 'ChecksumMismatch', String(err.cause?.message));
     assert.match(failure.message, /train-labels-idx1-ubyte\.gz: expected sha256 abab/);
     const events = (await handle.fetchHistory()).events ?? [];

@@ -1,5 +1,5 @@
 // Stops and restarts one server of the stack the test runner started, for outage tests.
-import { stackPaths } from '../../infra/config';
+import { readState, stackPaths } from '../../infra/config';
 import { readPid, stopPid } from '../../infra/processes';
 import { up } from '../../infra/stack';
 import { stackHome } from './stack';
@@ -23,5 +23,7 @@ export async function restartStack(): Promise<void> {
   // Those name the runner's servers as external ones; here the launcher must (re)start them.
   delete env.TEMPORAL_ADDRESS;
   delete env.S3_ENDPOINT;
-  await up({ home: stackHome(), env, tieToPid: process.ppid, install: false });
+  // A restarted server keeps the ports the runner gave it: its clients (workers, this test) still dial them.
+  const ports = readState(stackPaths(stackHome()))?.ports;
+  await up({ home: stackHome(), env, ports, tieToPid: process.ppid, install: false });
 }
