@@ -29,18 +29,21 @@ let connection: Connection;
 let io: WorkerProcess;
 let heavy: WorkerProcess;
 
-/** A run small enough for CI: 300 train images, 12 training batches, a checkpoint every 2. */
+/**
+ * A run small enough for CI yet large enough that hardening shows: 1000 train images, a baseline trained long
+ * enough to be accurate (and so fragile), 40 adversarial batches with a checkpoint every 4.
+ */
 function tinySpec(overrides: Partial<SpecInput> = {}): SpecInput {
   return {
     version: 1,
-    dataset: { trainSize: 300, testSize: 100, subset: 'stratified' },
-    model: { source: { kind: 'train-baseline', epochs: 2, batchSize: 50 } },
+    dataset: { trainSize: 1000, testSize: 200, subset: 'stratified' },
+    model: { source: { kind: 'train-baseline', epochs: 2, batchSize: 50, learningRate: 0.002 } },
     attack: { steps: 3, stepSize: 0.4 },
     epsilon: { max: 0.1, kind: 'linear', warmupEpochs: 1 },
-    training: { epochs: 2, batchSize: 50, checkpointEveryBatches: 2, learningRate: 0.002 },
+    training: { epochs: 2, batchSize: 50, checkpointEveryBatches: 4, learningRate: 0.002 },
     evaluation: {
       attacks: [{ name: 'pgd10', steps: 10, stepSize: 0.25 }],
-      testImages: 100,
+      testImages: 200,
       epsCurve: [0, 0.1],
       examples: 2,
     },
@@ -104,6 +107,27 @@ async function lastAttempt(handle: WorkflowHandle, activityType: string): Promis
   return Math.max(0, ...attempts);
 }
 
+/** Scrapes the worker's /metrics twice during training: the training series exist and move. */
+async function assertMetricsMove(worker: WorkerProcess): Promise<void> {
+  const url = /metrics (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(worker.output())?.[1];
+  assert.ok(url, `the worker printed its metrics URL:\n${worker.output()}`);
+  const sample = async (name: string) => {
+    const text = await (await fetch(url)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.split(' ').at(-1));
+  };
+  const first = await sample('tempered_train_steps_total');
+  const deadline = Date.now() + 60_000;
+  let later = first;
+  while (Date.now() < deadline && (later ?? 0) <= (first ?? 0)) {
+    await sleep(500);
+    later = await sample('tempered_train_steps_total');
+  }
+  assert.ok(first !== undefined && later !== undefined && later > first, `steps ${first} → ${later}`);
+  assert.ok(((await sample('tempered_train_epsilon')) ?? 0) > 0, 'ε is exported');
+  assert.ok(((await sample('tempered_train_examples_per_second')) ?? 0) > 0, 'throughput is exported');
+}
+
 before(async () => {
   const conn = stackFromEnv();
   connection = await Connection.connect({ address: conn.temporal.address });
@@ -153,6 +177,8 @@ describe('hardeningRun on the real stack', () => {
   test('survives a SIGKILLed worker and a Temporal restart mid-training, resumes from a checkpoint, and hardens', async () => {
     const spec = tinySpec();
     const handle = await start(spec);
+    await waitFor(handle, (p) => (p.training?.checkpoints ?? 0) >= 1, 'training to start');
+    await assertMetricsMove(heavy);
     const atKill = await waitFor(handle, (p) => (p.training?.checkpoints ?? 0) >= 3, 'three training checkpoints');
     await heavy.kill('SIGKILL');
     const prefix = atKill.training?.checkpointKey?.replace(/ckpt-\d+\.bin$/, '') as string;
@@ -180,7 +206,7 @@ describe('hardeningRun on the real stack', () => {
     // It resumed from the newest checkpoint written before the kill (or a later one written just as it died),
     // so at most one checkpoint interval of batches was trained twice.
     assert.ok(resumedKey >= newestBeforeKill, `resumed from ${resumedKey}, newest before the kill ${newestBeforeKill}`);
-    assert.equal(training.batches, 12);
+    assert.equal(training.batches, 40);
 
     // The hardened model is more robust than the baseline on the same images.
     assert.ok(summary.baseline && summary.hardened);
