@@ -143,7 +143,9 @@ function table(results: Result[], torch?: Result): string {
     ...results.map((r) => [r.engine, String(r.threads), ...RATES.flatMap((k) => [fmt(r[k]), ratio(r[k], torch?.[k])])]),
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`).join('\n');
+  const line = (r: string[]) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;
+  const rule = `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`;
+  return [line(rows[0]), rule, ...rows.slice(1).map(line)].join('\n');
 }
 
 async function main() {
