@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
+import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { REPO_ROOT } from '../../infra/config';
 import type { RunProgress, RunSummary } from '../../schemas/payloads';
@@ -88,7 +89,8 @@ async function checkpointsIn(prefixUri: string): Promise<string[]> {
 async function keepHistory(name: string, handle: WorkflowHandle): Promise<void> {
   const history = await handle.fetchHistory();
   await mkdir(HISTORIES, { recursive: true });
-  await writeFile(join(HISTORIES, `${name}.json`), JSON.stringify(history));
+  // Binary protobuf: JSON of a history round-trips only through the SDK's own protobufjs, which npm may duplicate.
+  await writeFile(join(HISTORIES, `${name}.pb`), proto.temporal.api.history.v1.History.encode(history).finish());
   // The recorded history must replay against the current workflow code.
   await Worker.runReplayHistory({ workflowsPath: join(REPO_ROOT, 'workflows', 'index.ts') }, history, name);
 }
