@@ -89,14 +89,20 @@ describe('Temporal Web UI: Start Workflow form', { skip: browserUnavailable() ??
       const prefill = new URLSearchParams({ workflowType: 'hardeningRun', taskQueue: ioQueue });
       await page.goto(`${startUrl}?${prefill}`);
       await page.getByRole('heading', { name: 'Start Workflow' }).waitFor();
+      // With `workflowType` in the URL the page copies the input of that type's latest run into the editor,
+      // asynchronously: let that land before typing, or it could overwrite what is typed.
+      await page.waitForLoadState('networkidle');
       assert.equal(await page.getByLabel('Workflow Type', { exact: true }).inputValue(), 'hardeningRun');
       assert.equal(await page.getByLabel('Task Queue', { exact: true }).inputValue(), ioQueue);
     });
 
-    // The Data editor is CodeMirror 6: a contenteditable div with role textbox (its <label> points at a wrapper,
-    // so it has no accessible name). insertText types the text as one input event, so the editor's bracket
-    // auto-closing and indentation do not alter it.
-    const editor = page.getByRole('textbox').and(page.locator('[contenteditable="true"]'));
+    // The Data editor is CodeMirror 6: a contenteditable div with role textbox. Its <label>Data</label> points
+    // at the editor's wrapper (so the textbox itself has no accessible name); More options holds more editors
+    // (Summary, Details), so the label is what tells them apart. It may hold a previous run's input: select all
+    // and delete first. insertText types the text as one input event, so the editor's bracket auto-closing and
+    // indentation do not alter it.
+    const dataLabel = page.locator('label').filter({ hasText: /^\s*Data\s*$/ });
+    const editor = page.locator(`[id="${await dataLabel.getAttribute('for')}"]`).getByRole('textbox');
     await shots.step(page, 'fill the form', async () => {
       await page.getByLabel('Workflow ID', { exact: true }).fill(workflowId);
       await page.getByLabel('Task Queue', { exact: true }).fill(ioQueue);
@@ -112,11 +118,21 @@ describe('Temporal Web UI: Start Workflow form', { skip: browserUnavailable() ??
     await shots.take(page, 'form-filled');
 
     await shots.step(page, 'click Start Workflow', async () => {
-      await page.getByRole('button', { name: 'Start Workflow', exact: true }).click();
+      const start = page.getByRole('button', { name: 'Start Workflow', exact: true });
+      if (await start.isDisabled()) {
+        // The form disables Start while a field is invalid and says why next to it ("Input must be valid JSON").
+        const why = await page.locator('[role="alert"]').allInnerTexts();
+        throw new Error(`the button is disabled; the form says: ${why.filter((w) => w.trim()).join(' | ') || '-'}`);
+      }
+      assert.deepEqual(JSON.parse(await editor.innerText()), spec, 'the editor changed after typing');
+      await start.click();
       started.push(workflowId);
       await page.getByText('Workflow started successfully').waitFor();
     });
     await shots.take(page, 'started');
+    // The toast links to the new run's page (`…/workflows/<id>/<runId>/timeline`).
+    const href = await page.getByRole('link', { name: 'Workflow started successfully' }).getAttribute('href');
+    assert.ok(href?.includes(`/workflows/${encodeURIComponent(workflowId)}/`), `the toast links to ${href}`);
 
     // The client's view: the Web UI started this workflow with the spec as its one argument.
     const handle = client.workflow.getHandle(workflowId);
