@@ -95,7 +95,7 @@ export async function fetchDataset(deps: ActivityDeps, input: FetchDatasetInput)
   };
   const hash = treeHash(manifest);
   const root = await cache.tree(hash, manifest);
-  const described = await describe(root, spec, source);
+  const described = await describe(root, spec, source, deps.maxDatasetMiB);
 
   const bucket = spec.artifacts.bucket;
   await deps.store.ensureBucket(bucket);
@@ -288,11 +288,13 @@ function checkTotal(total: number, maxBytes: number, source: string): void {
 }
 
 /** Counts, shape and classes from the files' headers: proves they parse before any heavy work is queued. */
-async function describe(root: string, spec: Spec, source: string) {
+async function describe(root: string, spec: Spec, source: string, maxMiB?: number) {
   const { format, imageSize } = spec.dataset;
   const size = format === 'image-folder' ? { height: imageSize, width: imageSize, channels: 3 as const } : undefined;
   try {
-    const train = await estimateDataset({ format, path: root, split: 'train', imageSize: size });
+    // Both splits are decoded once here, so a truncated or corrupt file fails the run before any heavy work is
+    // queued (a worker reads every byte later anyway); the pixels are dropped right after.
+    const train = await loadDataset({ format, path: root, split: 'train', imageSize: size, maxMiB });
     // The test split is small: loading it checks labels and pixels, and tells the classes.
     // The cache folder is named by hash: say which names the classes have, as the source's folder name would.
     const classNames = format === 'idx' && /fashion/i.test(source) ? [...FASHION_MNIST_CLASSES] : undefined;
