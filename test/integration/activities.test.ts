@@ -2,7 +2,8 @@
 // fetchDataset (local folder, HTTP, S3), materializeDataset, promoteArtifact and writeReport. Called as plain
 // functions; promote runs in MockActivityEnvironment to control the Temporal run id.
 import assert from 'node:assert/strict';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, readdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
@@ -258,6 +259,40 @@ describe('fetchDataset on the real store', () => {
     );
   });
 
+  it('local folder refusals: a symlink out, a FIFO, a truncated IDX file; nothing is published', async () => {
+    const before = await snapshot();
+    const spec = (source: string) => specFor({ source }, { bucket });
+    const outside = await folder('outside');
+    await writeFile(join(outside, 'secret'), 'secret');
+    const linked = await folder('linked');
+    await writeFiles(linked, files);
+    await symlink(join(outside, 'secret'), join(linked, 'a-link'));
+    const e1 = await rejectsWith(
+      fetchDataset(depsFor(store, await folder('cache')), { runId: 'it', spec: spec(linked) }),
+      Failure.CorruptDataset,
+    );
+    assert.match(e1.message, /a-link.*links outside/);
+
+    const fifo = await folder('fifo');
+    await writeFiles(fifo, files);
+    execFileSync('mkfifo', [join(fifo, 'pipe')]);
+    const e2 = await rejectsWith(
+      fetchDataset(depsFor(store, await folder('cache')), { runId: 'it', spec: spec(fifo) }),
+      Failure.CorruptDataset,
+    );
+    assert.match(e2.message, /pipe.*not a regular file/);
+
+    const cut = await folder('cut');
+    await writeFiles(cut, files);
+    await truncate(join(cut, 't10k-labels-idx1-ubyte'), 8 + 3);
+    const e3 = await rejectsWith(
+      fetchDataset(depsFor(store, await folder('cache')), { runId: 'it', spec: spec(cut) }),
+      Failure.CorruptDataset,
+    );
+    assert.match(e3.message, /t10k-labels-idx1-ubyte.*truncated/);
+    assert.deepEqual(await snapshot(), before);
+  });
+
   describe('materializeDataset', () => {
     it('rebuilds the same tree in a fresh cache from the store', async () => {
       const root = await materializeDataset(depsFor(store, await folder('fresh')), localRef);
@@ -406,6 +441,14 @@ describe('promoteArtifact and writeReport on the real store', () => {
     const resumed = await promote('r4', passed);
     assert.equal(resumed.version, 'v4');
     assert.ok(await store.exists(bucket, `${root}/versions/v4/manifest.json`));
+  });
+
+  // Two runs of one model promoting at the same moment both list the versions before either reserves one, so
+  // both reserve the same number and the second finds the first's manifest: it "promotes" the other run's model.
+  // Kept as a todo: reported to the lead (needs a conditional write or a re-check after reserving).
+  it('two runs promoting at once get different versions', { todo: 'reserveVersion race' }, async () => {
+    const [a, b] = await Promise.all([promote('race-a', rejected), promote('race-b', rejected)]);
+    assert.notEqual(a.version, b.version);
   });
 
   const summaryFor = (artifact?: PromoteResult): RunSummary => ({
