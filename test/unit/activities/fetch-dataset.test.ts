@@ -138,9 +138,7 @@ describe('fetchDataset from a local folder (memory store)', () => {
     assert.match(err.message, /t10k-images-idx3-ubyte.*truncated/);
   });
 
-  // fetchDataset reads only the train split's header (estimateDataset): a truncated train file is caught later,
-  // when a heavy worker loads it. Kept as a todo: it documents the gap reported to the lead.
-  it('a truncated train IDX file is CorruptDataset naming the file', { todo: 'train split: header only' }, async () => {
+  it('a truncated train IDX file is CorruptDataset naming the file', async () => {
     const src = await folder('src');
     await writeFiles(src, idxDataset({ gzip: 'none' }));
     await truncate(join(src, 'train-images-idx3-ubyte'), 16 + 784 * 5);
