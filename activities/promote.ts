@@ -30,7 +30,23 @@ export async function promoteArtifact(deps: ActivityDeps, input: PromoteInput): 
   const { bucket } = paths;
   await deps.store.ensureBucket(bucket);
 
-  const record = await reserveVersion(deps, paths, workflowId, runId);
+  // S3 has no create-if-absent that every store honours, so two runs promoting at the same moment can reserve
+  // the same number. The version's manifest says whose it is: a version completed by another run is not ours to
+  // reuse, so reserve again past it (the remaining window is two runs writing model files in the same seconds).
+  let record = await reserveVersion(deps, paths, workflowId, runId);
+  for (let tries = 0; ; tries++) {
+    const owner = await deps.store
+      .getJson<{ run?: { runId?: string } }>(bucket, `${paths.version(record.version)}manifest.json`)
+      .catch((err: unknown) => {
+        if (err instanceof ObjectNotFoundError) return undefined;
+        throw err;
+      });
+    if (!owner || owner.run?.runId === runId) break;
+    if (tries >= 5)
+      throw new Error(`could not reserve a version of ${paths.root}: ${record.version} keeps being taken`);
+    await deps.store.remove(bucket, paths.promotion(runId));
+    record = await reserveVersion(deps, paths, workflowId, runId);
+  }
   const versionPrefix = paths.version(record.version);
   const uri = formatS3Uri(bucket, versionPrefix);
 
@@ -66,7 +82,8 @@ export async function promoteArtifact(deps: ActivityDeps, input: PromoteInput): 
       if (err instanceof ObjectNotFoundError) return undefined;
       throw err;
     });
-    if (current?.version !== record.version) {
+    // A promotion retried long after a newer version took production must not move the pointer back.
+    if (current?.version !== record.version && versionNumber(current?.version) < versionNumber(record.version)) {
       const pointer: ProductionPointer = {
         version: record.version,
         uri,
@@ -78,8 +95,13 @@ export async function promoteArtifact(deps: ActivityDeps, input: PromoteInput): 
     }
     productionUri = formatS3Uri(bucket, paths.pointer);
   }
-  return { uri, version: record.version, promoted: decision.passed, ...(productionUri ? { productionUri } : {}) };
+  const serving = decision.passed
+    ? (await deps.store.getJson<ProductionPointer>(bucket, paths.pointer)).version === record.version
+    : false;
+  return { uri, version: record.version, promoted: serving, ...(productionUri ? { productionUri } : {}) };
 }
+
+const versionNumber = (v: string | undefined) => (v ? Number(/^v(\d+)$/.exec(v)?.[1] ?? 0) : 0);
 
 async function reserveVersion(
   deps: ActivityDeps,
@@ -98,17 +120,33 @@ async function reserveVersion(
     const m = /\/versions\/v(\d+)\//.exec(e.key);
     if (m) taken.add(Number(m[1]));
   }
-  // Versions reserved by promotions that crashed before writing a file still count as taken.
+  for (let tries = 0; tries < 20; tries++) {
+    // Versions reserved by promotions that crashed before writing a file still count as taken.
+    const others = (await readRecords(deps, paths)).filter((r) => r.runId !== runId);
+    for (const r of others) taken.add(versionNumber(r.version));
+    const next = Math.max(0, ...taken) + 1;
+    const record: PromotionRecord = { version: `v${next}`, workflowId, runId, reservedAt: new Date().toISOString() };
+    await deps.store.putJson(paths.bucket, key, record);
+    // Two runs that listed at the same moment reserved the same number: the earlier reservation keeps it (run id
+    // breaks a tie), the other one takes the next number. Both see both records, so both agree.
+    const rivals = (await readRecords(deps, paths)).filter((r) => r.runId !== runId && r.version === record.version);
+    if (rivals.every((r) => earlier(record, r))) return record;
+    taken.add(next);
+  }
+  throw new Error(`could not reserve a version under ${paths.root}: every number was taken by concurrent promotions`);
+}
+
+async function readRecords(deps: ActivityDeps, paths: ReturnType<typeof artifactPaths>): Promise<PromotionRecord[]> {
+  const out: PromotionRecord[] = [];
   for (const e of await deps.store.list(paths.bucket, `${paths.root}/promotions/`)) {
     const r = await deps.store.getJson<PromotionRecord>(paths.bucket, e.key).catch(() => undefined);
-    const m = r && /^v(\d+)$/.exec(r.version);
-    if (m) taken.add(Number(m[1]));
+    if (r && /^v\d+$/.test(r.version)) out.push(r);
   }
-  const next = taken.size === 0 ? 1 : Math.max(...taken) + 1;
-  const record: PromotionRecord = { version: `v${next}`, workflowId, runId, reservedAt: new Date().toISOString() };
-  await deps.store.putJson(paths.bucket, key, record);
-  return record;
+  return out;
 }
+
+const earlier = (a: PromotionRecord, b: PromotionRecord) =>
+  a.reservedAt < b.reservedAt || (a.reservedAt === b.reservedAt && a.runId < b.runId);
 
 let cachedVersion: string | undefined;
 async function packageVersion(): Promise<string> {

@@ -445,8 +445,8 @@ describe('promoteArtifact and writeReport on the real store', () => {
 
   // Two runs of one model promoting at the same moment both list the versions before either reserves one, so
   // both reserve the same number and the second finds the first's manifest: it "promotes" the other run's model.
-  // Kept as a todo: reported to the lead (needs a conditional write or a re-check after reserving).
-  it('two runs promoting at once get different versions', { todo: 'reserveVersion race' }, async () => {
+  // reserveVersion re-reads the reservations after writing its own: the earlier one keeps the number.
+  it('two runs promoting at once get different versions', async () => {
     const [a, b] = await Promise.all([promote('race-a', rejected), promote('race-b', rejected)]);
     assert.notEqual(a.version, b.version);
   });
