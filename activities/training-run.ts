@@ -52,7 +52,11 @@ export interface TrainingRunResult {
 export const checkpointKey = (place: CheckpointPlace, cursor: number) =>
   `${place.prefix}ckpt-${String(cursor).padStart(9, '0')}.bin`;
 
-const PROGRESS_EVERY_MS = 2_000;
+/**
+ * Every progress signal is an event in the run's history (which Temporal caps at 50k events): one every 10 s,
+ * plus one per checkpoint, keeps a 12-hour run at a few thousand while the progress bar still moves.
+ */
+const PROGRESS_EVERY_MS = 10_000;
 
 /**
  * Runs (or resumes) one training phase inside an activity: trains `model` in place batch by batch, heartbeats

@@ -4,6 +4,8 @@
  * S3_ENDPOINT (or the local stack). Serves Prometheus metrics, and drains on SIGTERM/SIGINT: running activities
  * get the shutdown grace time to checkpoint, then the process exits.
  */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +47,13 @@ export interface WorkerOptions {
   signal?: AbortSignal;
   /** Install SIGTERM/SIGINT handlers that drain the worker. Default true. */
   handleSignals?: boolean;
+  /**
+   * With both queues: run the heavy queue in a child process (default), so tensor work, which holds the event
+   * loop for seconds at a time, never delays workflow tasks, signals and queries of the io queue. The child's
+   * metrics are on the next ports (app metrics + 1, SDK metrics + 3). `TEMPERED_HEAVY_IN_PROCESS=1` keeps one
+   * process.
+   */
+  heavyInChildProcess?: boolean;
   log?: (line: string) => void;
 }
 
@@ -70,9 +79,14 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
     heavyConcurrency = 1,
     shutdownGraceTime = '30s',
     handleSignals = true,
+    heavyInChildProcess = env.TEMPERED_HEAVY_IN_PROCESS !== '1',
     log = (line: string) => process.stderr.write(`${line}\n`),
   } = options;
   if (queues.length === 0) throw new Error('worker: expected at least one of the queues io, heavy');
+  if (queues.includes('io') && queues.includes('heavy') && heavyInChildProcess) {
+    return runWithHeavyChild({ ...options, ioQueue, heavyQueue, metricsPort, sdkMetricsAddress, cacheDir, log });
+  }
+  watchParent(options.signal);
 
   // The SDK's exporter must exist before any connection (Runtime.install throws after).
   if (sdkMetricsAddress) installTemporalRuntimeMetrics(sdkMetricsAddress);
@@ -158,6 +172,103 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
   }
 }
 
+/** The io queue in this process, the heavy queue in a child process running this file with `--queue heavy`. */
+async function runWithHeavyChild(
+  o: WorkerOptions & Required<Pick<WorkerOptions, 'ioQueue' | 'heavyQueue' | 'metricsPort' | 'cacheDir' | 'log'>>,
+): Promise<void> {
+  const shift = (address: string | false | undefined, by: number) => {
+    if (!address) return '';
+    const [host, port] = address.split(/:(?=\d+$)/);
+    return `${host}:${Number(port) + by}`;
+  };
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--queue', 'heavy'],
+    {
+      env: {
+        ...process.env,
+        TEMPERED_IO_QUEUE: o.ioQueue,
+        TEMPERED_HEAVY_QUEUE: o.heavyQueue,
+        TEMPERED_METRICS_PORT: String(o.metricsPort === 0 ? 0 : o.metricsPort + 1),
+        TEMPERED_SDK_METRICS: shift(o.sdkMetricsAddress ?? env.TEMPERED_SDK_METRICS ?? '127.0.0.1:9464', 3),
+        TEMPERED_CACHE_DIR: o.cacheDir,
+        TEMPERED_PARENT_PID: String(process.pid),
+        ...(o.maxHeartbeatThrottleInterval ? { TEMPERED_HEARTBEAT_THROTTLE: o.maxHeartbeatThrottleInterval } : {}),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let heavyReady!: () => void;
+  const ready = new Promise<void>((r) => (heavyReady = r));
+  const forward = (data: Buffer) => {
+    for (const line of data.toString().split('\n')) {
+      if (line === '') continue;
+      if (line.startsWith('worker: polling')) heavyReady();
+      o.log(`[heavy] ${line}`);
+    }
+  };
+  child.stdout?.on('data', forward);
+  child.stderr?.on('data', forward);
+  const childExit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const abort = new AbortController();
+  let stopping = false;
+  const stopAll = () => {
+    stopping = true;
+    abort.abort();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  o.signal?.addEventListener('abort', stopAll, { once: true });
+  if (o.handleSignals ?? true) {
+    process.once('SIGTERM', stopAll);
+    process.once('SIGINT', stopAll);
+  }
+  void childExit.then((code) => {
+    if (!stopping) {
+      o.log(`worker: the heavy worker process exited (${code}); stopping the io worker too`);
+      process.exitCode = 1;
+      stopAll();
+    }
+  });
+  let ioInfo: WorkerReady | undefined;
+  try {
+    await Promise.all([
+      runWorker({
+        ...o,
+        queues: ['io'],
+        handleSignals: false,
+        signal: abort.signal,
+        onReady: (info) => {
+          ioInfo = info;
+          void ready.then(() => o.onReady?.({ ...info, queues: [o.ioQueue, o.heavyQueue] }));
+        },
+      }),
+      childExit,
+    ]);
+  } finally {
+    stopAll();
+    await childExit;
+    process.off('SIGTERM', stopAll);
+    process.off('SIGINT', stopAll);
+  }
+  void ioInfo;
+}
+
+/** A heavy worker started by `runWithHeavyChild` stops when its parent is gone (even after a SIGKILL). */
+function watchParent(signal?: AbortSignal): void {
+  const parent = Number(env.TEMPERED_PARENT_PID);
+  if (!parent) return;
+  const timer = setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      clearInterval(timer);
+      process.kill(process.pid, 'SIGTERM');
+    }
+  }, 2_000);
+  timer.unref();
+  signal?.addEventListener('abort', () => clearInterval(timer), { once: true });
+}
+
 async function packageVersion(): Promise<string> {
   const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -169,7 +280,8 @@ if (isEntry) {
   const args = process.argv.slice(2);
   const q = args.indexOf('--queue');
   const queues = q >= 0 ? ([args[q + 1]] as QueueRole[]) : undefined;
-  runWorker({ queues }).catch((err: unknown) => {
+  const throttle = process.env.TEMPERED_HEARTBEAT_THROTTLE;
+  runWorker({ queues, ...(throttle ? { maxHeartbeatThrottleInterval: throttle } : {}) }).catch((err: unknown) => {
     process.stderr.write(`worker: ${(err as Error).message}\n`);
     process.exitCode = 1;
   });
