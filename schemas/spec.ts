@@ -221,7 +221,12 @@ export const EvalAttack = z.strictObject({
   eps: z.number().min(0).optional().meta({ description: 'the attack ε; epsilon.max when absent' }),
   steps: z.int().min(1).max(10000).default(20),
   restarts: z.int().min(1).max(100).default(1),
-  stepSize: z.number().positive().max(10).default(0.1).meta({ description: 'PGD step as a fraction of ε' }),
+  stepSize: z
+    .number()
+    .positive()
+    .max(10)
+    .default(0.25)
+    .meta({ description: 'PGD step as a fraction of ε (ε/4 by default, as in the reference evaluation)' }),
   randomStart: z.boolean().default(true),
 });
 export type EvalAttack = z.infer<typeof EvalAttack>;

@@ -36,7 +36,7 @@ describe('defaults', () => {
     assert.equal(spec.training.optimizer, 'adam');
     assert.equal(spec.training.tradesBeta, undefined);
     assert.deepEqual(spec.evaluation.attacks, [
-      { name: 'pgd20', norm: 'linf', steps: 20, restarts: 1, stepSize: 0.1, randomStart: true, eps: 0.1 },
+      { name: 'pgd20', norm: 'linf', steps: 20, restarts: 1, stepSize: 0.25, randomStart: true, eps: 0.1 },
     ]);
     assert.deepEqual(spec.evaluation.epsCurve, [0, 0.025, 0.05, 0.075, 0.1, 0.15]);
     assert.deepEqual(spec.gate, {
