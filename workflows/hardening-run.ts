@@ -293,7 +293,14 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
 
     // The report is a courtesy: the model is already stored, so a failed report is a warning, not a failure.
     try {
-      const draft = dropUndefined({ ...summary, status, stage: 'report' as const, timings: { ...state.timings } });
+      const draft = dropUndefined({
+        ...summary,
+        status,
+        stage: 'done' as const,
+        checkpoints: state.checkpoints,
+        checkpointKey: state.checkpointKey,
+        timings: { ...state.timings },
+      });
       const report = await stage('report', () => act.writeReport({ runId, spec, summary: draft, baseline, hardened }));
       summary.reportUri = report.uri;
     } catch (err) {
