@@ -23,13 +23,7 @@ import type { DatasetRef, FetchDatasetInput } from '../schemas/payloads';
 import { sourceKind } from '../schemas/spec';
 import type { Spec } from '../schemas/spec';
 import { ObjectNotFoundError, formatS3Uri, parseS3Uri } from '../storage/object-store';
-import {
-  DatasetError,
-  DatasetTooLargeError,
-  FASHION_MNIST_CLASSES,
-  estimateDataset,
-  loadDataset,
-} from '../tensor/data';
+import { DatasetError, DatasetTooLargeError, FASHION_MNIST_CLASSES, loadDataset } from '../tensor/data';
 import type { DatasetFormat } from '../tensor/data';
 import type { ActivityDeps } from './deps';
 import { UnsafeNameError, safeRelativeName } from './names';
