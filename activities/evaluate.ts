@@ -40,6 +40,7 @@ export async function evaluateModel(deps: ActivityDeps, input: EvaluateInput): P
       onProgress: (done, total) => heartbeat({ role, done, total }),
     });
     const gateAttack = spec.evaluation.attacks.find((a) => a.name === spec.gate.attack) ?? curveAttack;
+    const gateRobust = report.perClassRobust.find((r) => r.attack === gateAttack.name)?.accuracy;
     const samples = await sampleAdversarialExamples(model, test, toCoreAttack(gateAttack), {
       count: spec.evaluation.examples,
     });
@@ -53,6 +54,7 @@ export async function evaluateModel(deps: ActivityDeps, input: EvaluateInput): P
         label,
         ...(test.classNames[label] ? { name: test.classNames[label] } : {}),
         clean: report.perClassAccuracy[label] ?? 0,
+        ...(gateRobust?.[label] != null ? { robust: gateRobust[label] as number } : {}),
         images,
       })),
       confusion: report.confusion,

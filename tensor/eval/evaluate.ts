@@ -88,6 +88,8 @@ export interface EvalReport {
   perClassCount: number[];
   /** Clean accuracy per true class; null for a class with no images. */
   perClassAccuracy: (number | null)[];
+  /** Robust accuracy per true class under each attack (null for a class with no images). */
+  perClassRobust: { attack: string; accuracy: (number | null)[] }[];
   /** Clean confusion matrix, `confusion[trueClass][predictedClass]`. */
   confusion: number[][];
   /** Model check warnings (e.g. a softmax output). */
@@ -150,6 +152,7 @@ export async function evaluate(
   const k = data.numClasses;
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   const robust = new Array<number>(runs.length).fill(0);
+  const classRobust = resolved.map(() => new Array<number>(k).fill(0));
   const started = performance.now();
 
   for (let start = 0, b = 0; start < total; start += batchSize, b++) {
@@ -163,27 +166,45 @@ export async function evaluate(
       const cleanOk = tf.tidy(() => tf.equal(cleanPred, y));
       held.push(cleanPred, cleanOk);
       const counts = runs.map((a, i) => {
-        if (a.eps === 0) return held[held.push(tf.tidy(() => tf.sum(tf.cast(cleanOk, 'int32')))) - 1];
+        if (a.eps === 0) {
+          const ok = tf.tidy(() =>
+            i < resolved.length ? tf.cast(cleanOk, 'int32') : tf.sum(tf.cast(cleanOk, 'int32')),
+          );
+          return held[held.push(ok) - 1];
+        }
         const adv = attack(model, x, y, { ...a, seed: batchSeed(a.seed, i, b) });
         try {
-          const ok = tf.tidy(() =>
-            tf.sum(tf.cast(tf.logicalAnd(cleanOk, tf.equal(tf.argMax(logits(adv), 1), y)), 'int32')),
-          );
+          // The spec's attacks keep one flag per image (for per-class robust accuracy); ε-curve points a count.
+          const perImage = i < resolved.length;
+          const ok = tf.tidy(() => {
+            const hit = tf.cast(tf.logicalAnd(cleanOk, tf.equal(tf.argMax(logits(adv), 1), y)), 'int32');
+            return perImage ? hit : tf.sum(hit);
+          });
           held.push(ok);
           return ok;
         } finally {
           adv.dispose();
         }
       });
-      // One read per batch: [clean predictions..., robust count per run...].
-      packed = tf.tidy(() => tf.concat([cleanPred, ...counts.map((c) => tf.reshape(c, [1]))]) as tf.Tensor1D);
+      // One read per batch: [clean predictions..., robust flags per image of each attack..., count per ε point...].
+      packed = tf.tidy(() => tf.concat([cleanPred, ...counts.map((c) => tf.reshape(c, [-1]))]) as tf.Tensor1D);
     } finally {
       tf.dispose(held);
     }
     const values = await packed.data();
     packed.dispose();
     for (let i = 0; i < size; i++) confusion[data.labels[start + i]][values[i]]++;
-    for (let r = 0; r < runs.length; r++) robust[r] += values[size + r];
+    let at = size;
+    for (let r = 0; r < runs.length; r++) {
+      if (r < resolved.length) {
+        for (let i = 0; i < size; i++) {
+          if (values[at + i] === 0) continue;
+          robust[r]++;
+          classRobust[r][data.labels[start + i]]++;
+        }
+        at += size;
+      } else robust[r] += values[at++];
+    }
     await onProgress?.(start + size, total);
   }
 
@@ -225,6 +246,10 @@ export async function evaluate(
       : null,
     perClassCount,
     perClassAccuracy: confusion.map((row, c) => (perClassCount[c] === 0 ? null : row[c] / perClassCount[c])),
+    perClassRobust: resolved.map((_, i) => ({
+      attack: attacks[i].name,
+      accuracy: classRobust[i].map((n, c) => (perClassCount[c] === 0 ? null : n / perClassCount[c])),
+    })),
     confusion,
     warnings,
     backend: tf.getBackend(),

@@ -66,6 +66,16 @@ describe('evaluate', () => {
     );
   });
 
+  it("per-class robust accuracy adds up to each attack's robust count and never exceeds clean", () => {
+    assert.equal(report.perClassRobust.length, report.attacks.length);
+    report.perClassRobust.forEach((r, i) => {
+      assert.equal(r.attack, report.attacks[i].name);
+      const images = r.accuracy.reduce<number>((n, a, c) => n + (a ?? 0) * report.perClassCount[c], 0);
+      assert.equal(Math.round(images), report.attacks[i].robustCorrect);
+      r.accuracy.forEach((a, c) => assert.ok((a ?? 0) <= (report.perClassAccuracy[c] ?? 0) + 1e-9, `class ${c}`));
+    });
+  });
+
   it('counts an image robust only when it is right both clean and under attack', async () => {
     // Recompute rows independently with the same per-batch seeds.
     const recount = (i: number) => {
