@@ -464,7 +464,8 @@ export function tieProcessGroup(pgid: number, tiePid: number, logFile: string, n
 
 /** Env vars handing the stack to a child process: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, S3_ENDPOINT, keys, region. */
 export function stackEnv(info: StackInfo): Record<string, string> {
-  return connectionEnv(info);
+  // The UI's URL too, so links printed by child processes (CLI, tests) point at this stack's UI port.
+  return { ...connectionEnv(info), ...(info.temporal.uiUrl ? { TEMPORAL_UI_URL: info.temporal.uiUrl } : {}) };
 }
 
 export interface StopResult {
