@@ -2,19 +2,9 @@
 import type { ExamplePixels } from '../../../report/build';
 import { Spec } from '../../../schemas/spec';
 import type { Metrics, RunSummary } from '../../../schemas/payloads';
+import { FASHION_MNIST_CLASSES } from '../../../tensor/data/idx';
 
-export const CLASS_NAMES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
+export const CLASS_NAMES = [...FASHION_MNIST_CLASSES];
 
 export const EVIL = '<script>alert("x")</script>';
 
