@@ -3,6 +3,7 @@
 // baseline first when no production model exists yet), shows live progress, and ends with the result table.
 // The stack keeps running afterwards so the Temporal UI and the artifacts can be looked at; `tempered down`
 // stops it. Ctrl-C during the run stops the worker and whatever the demo started.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +31,20 @@ const HELP = [
   '  --json        print the RunSummary as JSON instead of the table',
 ].join('\n');
 
+/** On a fresh Debian machine, as root: the Fashion-MNIST files come from the dataset-fashion-mnist package. */
+function installDataset(): void {
+  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) return;
+  log('tempered demo: installing Debian package dataset-fashion-mnist (Fashion-MNIST files)…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', 'dataset-fashion-mnist'],
+  ]) {
+    const r = spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env });
+    if (r.status !== 0) return;
+  }
+}
+
 export const demoCommand: Command = {
   summary: 'harden the reference CNN on Fashion-MNIST end to end on the local stack (the README demo)',
   async run(argv) {
@@ -48,6 +63,7 @@ export const demoCommand: Command = {
     }
     const specPath = values.spec ?? join(REPO_ROOT, 'examples', 'fashion-mnist-demo.yaml');
     const spec = await loadSpec(specPath);
+    if (spec.dataset.source === DEFAULT_DATASET_SOURCE && !existsSync(DEFAULT_DATASET_SOURCE)) installDataset();
     if (spec.dataset.source === DEFAULT_DATASET_SOURCE && !existsSync(DEFAULT_DATASET_SOURCE)) {
       throw new UsageError(
         `Fashion-MNIST is not at ${DEFAULT_DATASET_SOURCE}: apt-get install dataset-fashion-mnist (or set ` +
