@@ -54,8 +54,9 @@ function linearActivation(): unknown {
  * saturated softmax. This relies on tfjs-layers 4.x internals (`layer.activation`, `Softmax.softmax`); the unit
  * tests pin it. The returned tensor is new; the caller (or the enclosing tidy) owns it.
  */
-export function logitsFunction(model: tf.LayersModel): LogitsFn {
-  const forward = (x: tf.Tensor4D) => model.apply(x, { training: false }) as tf.Tensor2D;
+export function logitsFunction(model: tf.LayersModel, options: { training?: boolean } = {}): LogitsFn {
+  const { training = false } = options;
+  const forward = (x: tf.Tensor4D) => model.apply(x, { training }) as tf.Tensor2D;
   const head = softmaxHead(model);
   if (!head) return forward;
   if (head.kind === 'activation') {

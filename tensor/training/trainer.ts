@@ -4,7 +4,7 @@ import { attack } from '../attacks';
 import { batchCount, makeBatch } from '../data/batch';
 import type { ImageDataset } from '../data/dataset';
 import { crossEntropy } from '../losses';
-import { outputKind } from '../models/logits';
+import { logitsFunction } from '../models/logits';
 import { Rng } from '../random';
 import { deserializeCheckpoint, serializeCheckpoint } from './checkpoint';
 import type { DataShape, EpochRunning, EpochSummary, NamedArray, TrainingCheckpoint } from './checkpoint';
@@ -25,7 +25,7 @@ import { epsilonAt, learningRateAt, pgdStepSize } from './schedules';
 import { meanKl, tradesAdversary } from './trades';
 
 export interface TrainerOptions {
-  /** The model to train, in place. The caller owns it (and disposes it after the trainer). Must output logits. */
+  /** The model to train, in place. The caller owns it (and disposes it after the trainer). A final softmax is fine. */
   model: tf.LayersModel;
   train: ImageDataset;
   /** Parsed here (defaults filled); a bad config throws an Error listing the problems. */
@@ -395,7 +395,8 @@ export class Trainer {
         }
       }
       const input = adv ?? x;
-      const forward = (t: tf.Tensor4D) => this.model.apply(t, { training: true }) as tf.Tensor2D;
+      // Scores before a final softmax, so a model brought with one (e.g. from Keras) trains on the same loss.
+      const forward = logitsFunction(this.model, { training: true });
       return tf.variableGrads(() => {
         if (c.tradesBeta !== undefined) {
           const cleanLogits = forward(x);
@@ -567,9 +568,6 @@ function checkInputs(model: tf.LayersModel, train: ImageDataset): void {
     throw new Error('Trainer needs an ImageDataset as train (pixels: Uint8Array, labels: Int32Array)');
   }
   if (train.count < 1) throw new Error(`Trainer needs at least one training image, got ${train.count}`);
-  if (outputKind(model) !== 'logits') {
-    throw new Error('Trainer needs a model whose last layer outputs logits (no softmax activation)');
-  }
   const input = model.inputs[0]?.shape;
   if (input && (input[1] !== train.height || input[2] !== train.width || input[3] !== train.channels)) {
     throw new Error(

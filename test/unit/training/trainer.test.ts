@@ -245,13 +245,40 @@ describe('Trainer: tensors', () => {
     } finally {
       model.dispose();
     }
-    const soft = tf.sequential({
-      layers: [tf.layers.flatten({ inputShape: [8, 8, 1] }), tf.layers.dense({ units: 3, activation: 'softmax' })],
-    });
+  });
+
+  it('trains a model that ends in a softmax on the scores before it, exactly as its logits twin', async () => {
+    const build = (activation: 'softmax' | 'linear') =>
+      tf.sequential({
+        layers: [
+          tf.layers.flatten({ inputShape: [8, 8, 1] }),
+          tf.layers.dense({ units: 3, activation, kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }),
+        ],
+      });
+    const soft = build('softmax');
+    const plain = build('linear');
     try {
-      await assert.rejects(() => Trainer.create({ model: soft, train: data, config: base }), /outputs logits/);
+      for (const m of [soft, plain]) {
+        const t = await Trainer.create({ model: m, train: data, config: { ...base, epochs: 1 } });
+        while (!t.done) await t.step();
+        t.dispose();
+      }
+      const a = await soft.getWeights()[0].data();
+      const b = await plain.getWeights()[0].data();
+      assert.ok(
+        a.every((v, i) => Math.abs(v - b[i]) < 1e-5),
+        'same weights as the logits model',
+      );
+      const x = tf.zeros([2, 8, 8, 1]);
+      const sums = await tf.tidy(() => (soft.predict(x) as tf.Tensor2D).sum(1)).data();
+      x.dispose();
+      assert.ok(
+        [...sums].every((v) => Math.abs(v - 1) < 1e-5),
+        'the model still outputs probabilities',
+      );
     } finally {
       soft.dispose();
+      plain.dispose();
     }
   });
 });
