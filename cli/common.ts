@@ -1,6 +1,9 @@
 // Helpers shared by the client-side commands: output, flag checks, a connected client that is always closed.
 import type { Client, Connection } from '@temporalio/client';
 import { connectClient, temporalUiUrl, workflowUiLink } from '../client/index';
+import { loadSpec } from '../schemas/load';
+import { SpecError } from '../schemas/spec';
+import type { Spec } from '../schemas/spec';
 import { UsageError } from './main';
 
 export function print(text: string): void {
@@ -44,4 +47,20 @@ export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise
 export function runLink(client: Client, workflowId: string): string {
   const address = (client.connection as Connection).options.address;
   return workflowUiLink(temporalUiUrl(address), client.options.namespace, workflowId);
+}
+
+/**
+ * Loads and validates a spec file for a command. An invalid spec prints every problem (one per line) and resolves
+ * to undefined, so the command exits 2; the dispatcher would print only the first line of the error.
+ */
+export async function loadSpecOrReport(file: string): Promise<Spec | undefined> {
+  try {
+    return await loadSpec(file);
+  } catch (err) {
+    if (err instanceof SpecError) {
+      log(err.message);
+      return undefined;
+    }
+    throw err;
+  }
 }

@@ -11,10 +11,9 @@ import { connectClient, startHardeningRun } from '../client';
 import { REPO_ROOT } from '../infra/config';
 import { down, up } from '../infra/stack';
 import type { StackInfo } from '../infra/stack';
-import { loadSpec } from '../schemas/load';
 import { DEFAULT_DATASET_SOURCE } from '../schemas/spec';
 import { runWorker } from '../worker/main';
-import { log } from './common';
+import { loadSpecOrReport, log } from './common';
 import type { Command } from './main';
 import { UsageError } from './main';
 import { finishRun } from './run';
@@ -62,7 +61,8 @@ export const demoCommand: Command = {
       return 0;
     }
     const specPath = values.spec ?? join(REPO_ROOT, 'examples', 'fashion-mnist-demo.yaml');
-    const spec = await loadSpec(specPath);
+    const spec = await loadSpecOrReport(specPath);
+    if (!spec) return 2;
     if (spec.dataset.source === DEFAULT_DATASET_SOURCE && !existsSync(DEFAULT_DATASET_SOURCE)) installDataset();
     if (spec.dataset.source === DEFAULT_DATASET_SOURCE && !existsSync(DEFAULT_DATASET_SOURCE)) {
       throw new UsageError(

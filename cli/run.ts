@@ -5,11 +5,9 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import type { HardeningRunHandle } from '../client/index';
 import { getHardeningRun, startHardeningRun } from '../client/index';
-import { loadSpec } from '../schemas/load';
 import type { RunSummary } from '../schemas/payloads';
-import { SpecError } from '../schemas/spec';
 import { EXIT, exitCodeFor, formatProgressLine, formatResultTable } from './format';
-import { log, print, printJson, positional, runLink, withClient } from './common';
+import { loadSpecOrReport, log, print, printJson, positional, runLink, withClient } from './common';
 import type { Command } from './main';
 
 const USAGE = 'tempered run <spec.yaml> [--wait] [--json] [--id <workflow-id>] [--queue <task-queue>]';
@@ -120,16 +118,8 @@ export const runCommand: Command = {
     const file = positional(positionals, 'spec', USAGE);
     const intervalMs = values.interval === undefined ? 1000 : Number(values.interval) * 1000;
     if (!(intervalMs > 0)) throw new Error(`--interval: expected a positive number of seconds, got ${values.interval}`);
-    let spec;
-    try {
-      spec = await loadSpec(file);
-    } catch (err) {
-      if (err instanceof SpecError) {
-        log(err.message);
-        return EXIT.usage;
-      }
-      throw err;
-    }
+    const spec = await loadSpecOrReport(file);
+    if (!spec) return EXIT.usage;
     return withClient(async (client) => {
       const started = await startHardeningRun(client, spec, { workflowId: values.id, taskQueue: values.queue });
       const link = runLink(client, started.workflowId);

@@ -2,9 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ScheduleAlreadyRunning } from '@temporalio/client';
 import { createSchedule, deleteSchedule, listSchedules, triggerSchedule } from '../client/schedules';
-import { loadSpec } from '../schemas/load';
-import { SpecError } from '../schemas/spec';
-import { log, positional, print, printJson, withClient } from './common';
+import { loadSpecOrReport, log, positional, print, printJson, withClient } from './common';
 import { EXIT, formatSchedules } from './format';
 import type { Command } from './main';
 import { UsageError } from './main';
@@ -46,16 +44,8 @@ export const scheduleCommand: Command = {
       case 'create': {
         const file = positional(rest, 'spec', 'tempered schedule create <spec.yaml> --cron "0 2 * * *"');
         if (!values.cron) throw new UsageError('--cron: expected a cron expression such as "0 2 * * *"');
-        let spec;
-        try {
-          spec = await loadSpec(file);
-        } catch (err) {
-          if (err instanceof SpecError) {
-            log(err.message);
-            return EXIT.usage;
-          }
-          throw err;
-        }
+        const spec = await loadSpecOrReport(file);
+        if (!spec) return EXIT.usage;
         const created = await withClient(async (client) => {
           try {
             return await createSchedule(client, spec, {
