@@ -1,27 +1,9 @@
+import type { WorkerMetrics } from '../metrics';
 import type { ObjectStore } from '../storage/object-store';
 import type { TrainProgress } from '../schemas/payloads';
 
-/** What the activity metrics hooks receive; `metrics/` implements it for Prometheus. */
-export interface ActivityMetrics {
-  trainStep(s: {
-    runId: string;
-    epoch: number;
-    batch: number;
-    epsilon: number;
-    loss: number;
-    examplesPerSec: number;
-    examples?: number;
-  }): void;
-  evaluation(e: {
-    runId: string;
-    role: 'baseline' | 'hardened';
-    clean: number;
-    robust: { attack: string; accuracy: number }[];
-  }): void;
-  stage(activity: string): (outcome?: string) => void;
-  checkpoint(c: { bytes: number; seconds: number }): void;
-  retry(activity: string, attempt: number): void;
-}
+/** The metrics hooks the activities call: `metrics/` defines them once, for Prometheus; tests may fake them. */
+export type ActivityMetrics = Pick<WorkerMetrics, 'trainStep' | 'evaluation' | 'stage' | 'checkpoint' | 'retry'>;
 
 /**
  * What the activities need from the process that hosts them. The worker passes the real ones; a unit test may
