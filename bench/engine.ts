@@ -1,22 +1,34 @@
 /**
  * One tfjs engine's measurement, run as its own process by bench/run.ts (a process holds one backend).
- * Usage: tsx bench/engine.ts <wasm|cpu|tensorflow|tensorflow-gpu> <seconds> <minIters> <optimizer>
+ * Usage: tsx bench/engine.ts <wasm|cpu|tensorflow|tensorflow-gpu|wasm-dpN> <seconds> <minIters> <optimizer>
+ * `wasm-dpN` is data parallelism over N worker threads, each with its own wasm backend (tensor/parallel); the main
+ * thread holds the master model and takes the optimizer step.
  * Prints one JSON line: {"engine","threads","advTrainExamplesPerSec","pgd20EvalExamplesPerSec",
  * "advTrainExamplesPerCpuSec","pgd20EvalExamplesPerCpuSec","simd","pgd"}.
  */
 import { initBackend } from '../tensor/backend';
 import type { BackendName } from '../tensor/backend';
-import { DEFAULT_WORKLOAD, loadPgd, measureTfjs } from './workload';
+import { DEFAULT_WORKLOAD, loadPgd, measureDataParallel, measureTfjs } from './workload';
 
 const [name = 'wasm', seconds = '6', minIters = '2', optimizer = 'sgd'] = process.argv.slice(2);
-const report = await initBackend(name as BackendName, { log: () => {} });
+const dp = /^(wasm)-dp(\d+)$/.exec(name);
+const report = await initBackend((dp ? dp[1] : name) as BackendName, { log: () => {} });
 const workload = { ...DEFAULT_WORKLOAD, optimizer: optimizer as 'sgd' | 'adam' };
-const { pgd, source } = await loadPgd(workload.eps);
-const r = await measureTfjs(workload, pgd, Number(seconds), Number(minIters));
+let r: Awaited<ReturnType<typeof measureTfjs>>;
+let threads = report.threads;
+let source = 'tensor/attacks';
+if (dp) {
+  threads = Number(dp[2]);
+  r = await measureDataParallel(workload, report.name, threads, Number(seconds), Number(minIters));
+} else {
+  const loaded = await loadPgd(workload.eps);
+  source = loaded.source;
+  r = await measureTfjs(workload, loaded.pgd, Number(seconds), Number(minIters));
+}
 process.stdout.write(
   `${JSON.stringify({
-    engine: `tfjs-${report.name}`,
-    threads: report.threads,
+    engine: dp ? `tfjs-${report.name}-dp${threads}` : `tfjs-${report.name}`,
+    threads,
     advTrainExamplesPerSec: r.advTrain.wall,
     pgd20EvalExamplesPerSec: r.pgd20Eval.wall,
     advTrainExamplesPerCpuSec: r.advTrain.cpu,

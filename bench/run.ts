@@ -1,13 +1,21 @@
 /**
- * `npm run bench [-- --json] [--seconds 6] [--rounds 2] [--engines wasm,cpu,pytorch] [--optimizer sgd|adam]
- *   [--cpu-timeout 300]`
+ * `npm run bench [-- --json] [--seconds 6] [--rounds 2] [--engines wasm,wasm-dp2,cpu,pytorch,pytorch-2]
+ *   [--optimizer sgd|adam] [--cpu-timeout 300]`
  *
  * Adversarial-training throughput (reference CNN, batch 128 of random 28×28×1 images, PGD-7 at ε = 0.1, step ε/4,
  * random start, then one optimizer step on the adversarial batch) and PGD-20 evaluation throughput (attack +
- * prediction), for each tfjs backend that starts and for PyTorch at one thread (bench/torch_bench.py), run in
- * separate processes one after another and interleaved over rounds, because the machine is shared and noisy.
- * Each figure is the best round. Besides wall-clock rates, each engine reports examples per second of its own CPU
- * time, the steadier figure when other processes share the machine (the load average is printed with the table).
+ * prediction), for each tfjs backend that starts and for PyTorch (bench/torch_bench.py), run in separate processes
+ * one after another and interleaved over rounds, because the machine is shared and noisy. Each figure is the best
+ * round.
+ *
+ * Engines: a tfjs backend name (wasm, cpu, tensorflow, tensorflow-gpu: one thread per op on wasm and cpu);
+ * `wasm-dpN`, data parallelism over N worker threads with a wasm backend each (tensor/parallel: each thread attacks
+ * and differentiates its shard of the batch, the main thread averages the gradients and steps), the only way to a
+ * second core on wasm, whose own threads are off under Node; `pytorch` (one thread) and `pytorch-N` (N threads).
+ * Each row's "× PyTorch" columns compare it with the PyTorch row of the same thread count (— when none ran).
+ *
+ * Besides wall-clock rates, each engine reports examples per second of its own CPU time (all its threads), the
+ * steadier figure when other processes share the machine (the load average is printed with the table).
  * The cpu backend is slow: it runs once, one step each with no warm-up, and is
  * dropped when that exceeds --cpu-timeout seconds.
  */
@@ -40,7 +48,7 @@ interface Options {
   seconds: number;
   /** Rounds over the engines; each engine keeps its best round. Default 2. */
   rounds: number;
-  /** Engines to run. Default wasm, cpu, pytorch. */
+  /** Engines to run. Default wasm, wasm-dp2, cpu, pytorch, pytorch-2. */
   engines: string[];
   /** Optimizer of the training step. Default sgd. */
   optimizer: 'sgd' | 'adam';
@@ -55,7 +63,7 @@ export function parseArgs(argv: string[]): Options {
     json: false,
     seconds: 6,
     rounds: 2,
-    engines: ['wasm', 'cpu', 'pytorch'],
+    engines: ['wasm', 'wasm-dp2', 'cpu', 'pytorch', 'pytorch-2'],
     optimizer: 'sgd',
     cpuTimeout: 300,
   };
@@ -89,15 +97,22 @@ export function findTorchPython(): { python?: string; why: string } {
   return { why: failures.join('; ') };
 }
 
+/** PyTorch's thread count for `pytorch` (1) and `pytorch-N` (N); undefined for a tfjs engine. */
+export function torchThreads(engine: string): number | undefined {
+  const m = /^pytorch(?:-([1-9]\d*))?$/.exec(engine);
+  return m ? Number(m[1] ?? 1) : undefined;
+}
+
 function runEngine(engine: string, opts: Options, minIters: number, seconds: number, python?: string): Result {
+  const threads = torchThreads(engine);
   const r =
-    engine === 'pytorch'
+    threads !== undefined
       ? spawnSync(
           python!,
           [
             join(here, 'torch_bench.py'),
             '--threads',
-            '1',
+            String(threads),
             '--seconds',
             String(seconds),
             '--min-iters',
@@ -124,7 +139,9 @@ function runEngine(engine: string, opts: Options, minIters: number, seconds: num
   return JSON.parse(line) as Result;
 }
 
-function table(results: Result[], torch?: Result): string {
+/** The table; each tfjs row's ratios are against the PyTorch row with the same thread count. */
+export function table(results: Result[]): string {
+  const torch = new Map(results.filter((r) => r.engine === 'pytorch').map((r) => [r.threads, r]));
   const ratio = (v?: number, ref?: number) => (v && ref ? `${(v / ref).toFixed(2)}×` : '—');
   const fmt = (v?: number) => (v ? v.toFixed(1) : '—');
   const rows = [
@@ -140,7 +157,11 @@ function table(results: Result[], torch?: Result): string {
       'PGD-20 ex/CPU-s',
       '× PyTorch',
     ],
-    ...results.map((r) => [r.engine, String(r.threads), ...RATES.flatMap((k) => [fmt(r[k]), ratio(r[k], torch?.[k])])]),
+    ...results.map((r) => [
+      r.engine,
+      String(r.threads),
+      ...RATES.flatMap((k) => [fmt(r[k]), ratio(r[k], torch.get(r.threads)?.[k])]),
+    ]),
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const line = (r: string[]) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;
@@ -152,12 +173,12 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const note = (line: string) => process.stderr.write(`${line}\n`);
   let python: string | undefined;
-  if (opts.engines.includes('pytorch')) {
+  if (opts.engines.some((e) => torchThreads(e) !== undefined)) {
     const found = findTorchPython();
     python = found.python;
     if (!python) note(`bench: PyTorch skipped, no python with torch (${found.why})`);
   }
-  const engines = opts.engines.filter((e) => e !== 'pytorch' || python);
+  const engines = opts.engines.filter((e) => torchThreads(e) === undefined || python);
   const best = new Map<string, Result>();
   for (let round = 0; round < opts.rounds; round++) {
     for (const engine of engines) {
@@ -166,7 +187,7 @@ async function main() {
       try {
         const r = runEngine(engine, opts, slow ? 1 : 2, slow ? 0 : opts.seconds, python);
         note(
-          `bench: round ${round + 1} ${r.engine}: ${r.advTrainExamplesPerSec.toFixed(1)} / ${r.pgd20EvalExamplesPerSec.toFixed(1)} ex/s, ` +
+          `bench: round ${round + 1} ${r.engine} (${r.threads} thread${r.threads === 1 ? '' : 's'}): ${r.advTrainExamplesPerSec.toFixed(1)} / ${r.pgd20EvalExamplesPerSec.toFixed(1)} ex/s, ` +
             `${r.advTrainExamplesPerCpuSec?.toFixed(1) ?? '—'} / ${r.pgd20EvalExamplesPerCpuSec?.toFixed(1) ?? '—'} ex/CPU-s ` +
             `(load ${loadavg()[0].toFixed(1)})`,
         );
@@ -192,7 +213,7 @@ async function main() {
       );
     }
   } else {
-    process.stdout.write(`${table(results, best.get('pytorch'))}\n`);
+    process.stdout.write(`${table(results)}\n`);
     process.stdout.write(
       `load average ${loadavg()
         .map((l) => l.toFixed(2))

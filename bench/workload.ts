@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import type { AttackOptions } from '../tensor/attacks';
+import type { BackendName } from '../tensor/backend';
 import { buildReferenceCnn } from '../tensor/models/reference-cnn';
+import { openDataParallel } from '../tensor/parallel';
 
 /** The bench's fixed workload: reference CNN, batch of random 28×28×1 images, L∞ PGD at ε = 0.1, step ε/4. */
 export interface Workload {
@@ -111,6 +114,52 @@ export async function measureTfjs(w: Workload, pgd: Pgd, seconds: number, minIte
     return { advTrain, pgd20Eval };
   } finally {
     tf.dispose([x, y, onehot]);
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * The same workload and figures with data parallelism (tensor/parallel): `workers` threads, each with its own
+ * backend and model copy, attack their shard of the batch (tensor/attacks, random start, a fresh seed per step) and
+ * compute its gradient; the main thread averages the gradients by shard size, takes the optimizer step and sends
+ * the weights back. PGD-20 evaluation splits the batch the same way. The CPU-time rate counts every thread of the
+ * process. Everything it creates, the threads included, is gone before it returns.
+ */
+export async function measureDataParallel(
+  w: Workload,
+  backend: BackendName,
+  workers: number,
+  seconds: number,
+  minIters: number,
+) {
+  const model = buildReferenceCnn({ seed: 1 });
+  const x = tf.randomUniform([w.batch, 28, 28, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const y = tf.randomUniform([w.batch], 0, 10, 'int32', 3) as tf.Tensor1D;
+  const optimizer = w.optimizer === 'sgd' ? tf.train.sgd(0.01) : tf.train.adam(1e-3);
+  let seed = 0;
+  const pgd = (steps: number): AttackOptions => ({
+    norm: 'linf',
+    eps: w.eps,
+    stepSize: w.eps / 4,
+    steps,
+    randomStart: true,
+    seed: seed++,
+  });
+  const pool = await openDataParallel(model, { workers, backend });
+  try {
+    const trainStep = async () => {
+      await pool.trainStep(x, y, optimizer, pgd(w.trainSteps));
+    };
+    const evalStep = async () => {
+      await pool.predict(x, y, pgd(w.evalSteps));
+    };
+    const advTrain = await throughput(trainStep, w.batch, seconds, minIters);
+    const pgd20Eval = await throughput(evalStep, w.batch, seconds, minIters);
+    return { advTrain, pgd20Eval };
+  } finally {
+    await pool.close();
+    tf.dispose([x, y]);
     optimizer.dispose();
     model.dispose();
   }
