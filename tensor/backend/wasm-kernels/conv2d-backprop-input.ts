@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { asTensor, composed, isHeapBackend, padOrCrop, WASM } from './compose';
 import type { HeapBackend } from './compose';
+import { simdKernels } from './simd';
 
 interface Attrs {
   strides: [number, number] | number;
@@ -107,6 +108,11 @@ export function conv2dBackpropInputCol2im(
   });
   try {
     const out = backend.makeOutput([n, h, w, ci], 'float32');
+    const simd = simdKernels(backend);
+    if (simd) {
+      simd.col2im(simd.ptr(cols), simd.ptr(out), n, h, w, ci, kh, kw, oh, ow, sh, sw, top, left);
+      return out;
+    }
     // Views are taken after the allocation: growing the heap detaches older views.
     const C = backend.typedArrayFromHeap(cols);
     const D = backend.typedArrayFromHeap(out);

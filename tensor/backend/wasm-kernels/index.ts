@@ -6,6 +6,7 @@ import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
 import { castConfig, identityConfig } from './identity';
 import { batchMatMulConfig, fusedMatMulConfig } from './mat-mul';
 import { maxPoolGradConfig } from './max-pool-grad';
+import { RELU_GRAD, registerReluGradient, reluGradConfig } from './relu-grad';
 import { sumConfig } from './sum';
 
 export { conv2dBackpropFilter } from './conv2d-backprop-filter';
@@ -23,6 +24,7 @@ export const WASM_TRAINING_KERNELS = [
   tf.Sum,
   tf.Identity,
   tf.Cast,
+  RELU_GRAD,
 ] as const;
 
 let registered = false;
@@ -35,7 +37,8 @@ export function originalWasmKernel(kernelName: string): KernelConfig | undefined
 
 /**
  * Registers the training kernels on the wasm backend: adds Conv2DBackpropFilter and replaces the scalar
- * Conv2DBackpropInput, MaxPoolGrad and transposed MatMul paths with compositions of XNNPACK-backed kernels.
+ * Conv2DBackpropInput, MaxPoolGrad and transposed MatMul paths with compositions of XNNPACK-backed kernels and
+ * the SIMD kernels of simd/kernels.c, and routes the ReLU gradient through a one-pass kernel on wasm.
  * Needs `@tensorflow/tfjs-backend-wasm` imported (its kernels registered); idempotent. Wrapped originals keep
  * their setupFunc, so registering before or after the backend initialises both work.
  */
@@ -50,6 +53,7 @@ export function registerWasmTrainingKernels(): void {
     sumConfig(),
     identityConfig(),
     castConfig(),
+    reluGradConfig,
   ];
   for (const config of configs) {
     const existing = tf.getKernel(config.kernelName, WASM);
@@ -59,5 +63,6 @@ export function registerWasmTrainingKernels(): void {
     }
     tf.registerKernel(config);
   }
+  registerReluGradient();
   registered = true;
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { asTensor, composed, isHeapBackend, originalKernel, WASM } from './compose';
 import type { HeapBackend } from './compose';
+import { simdKernels } from './simd';
 
 /**
  * Sum over the leading axes of a float32 tensor (bias gradients: [n,h,w,c] → [c]) as one matrix product,
@@ -40,7 +41,10 @@ export function sumLeadingAxesHeap(x: TensorInfo, axes: number, keepDims: boolea
   return out;
 }
 
-/** Wraps Sum: a float32 reduction over a leading run of axes (not all) runs on the heap; anything else the original. */
+/**
+ * Wraps Sum: a float32 reduction over a leading run of axes (not all) runs on the heap (SIMD kernel, else the JS
+ * pass); anything else the original.
+ */
 export function sumConfig(): KernelConfig {
   const original = originalKernel(tf.Sum);
   const kernelFunc = (({ inputs, attrs, backend }) => {
@@ -49,6 +53,15 @@ export function sumConfig(): KernelConfig {
     const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
     const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
     if (!leading || x.dtype !== 'float32' || x.shape[0] === 0) return original.kernelFunc({ inputs, attrs, backend });
+    const simd = simdKernels(backend);
+    if (simd && isHeapBackend(backend)) {
+      const inner = x.shape.slice(axes.length).reduce((a, b) => a * b, 1);
+      const outer = x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
+      const innerShape = x.shape.slice(axes.length);
+      const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...innerShape] : innerShape, 'float32');
+      simd.withScratch(inner * 8, (acc) => simd.sumRows(simd.ptr(x), simd.ptr(out), acc, outer, inner));
+      return out;
+    }
     if (isHeapBackend(backend)) return sumLeadingAxesHeap(x, axes.length, Boolean(keepDims), backend);
     return composed(() => sumLeadingAxes(x, axes.length, Boolean(keepDims)));
   }) as KernelFunc;

@@ -8,6 +8,7 @@ import {
   originalWasmKernel,
 } from '../../../tensor/backend/wasm-kernels';
 import type { HeapBackend } from '../../../tensor/backend/wasm-kernels/compose';
+import { simdKernels } from '../../../tensor/backend/wasm-kernels/simd';
 import { buildReferenceCnn } from '../../../tensor/models/reference-cnn';
 
 /**
@@ -76,228 +77,252 @@ const convCases: {
   { x: [2, 9, 7, 8], f: [2, 3, 8, 3], s: 2, pad: 'same' },
 ];
 
-describe('wasm training kernels match the cpu backend', () => {
-  before(async () => {
-    await initBackend('wasm', { log: () => {} });
-  });
-  after(async () => {
-    await tf.setBackend('wasm');
-  });
+// Every case runs with the SIMD kernels (simd/kernels.c, the default) and with the JS/composed fallbacks.
+for (const simd of ['on', 'off'] as const)
+  describe(`wasm training kernels match the cpu backend (SIMD kernels ${simd})`, () => {
+    before(async () => {
+      await initBackend('wasm', { log: () => {} });
+      process.env.TEMPERED_WASM_SIMD_KERNELS = simd === 'on' ? '1' : '0';
+      assert.equal(simdKernels(tf.findBackend('wasm')) !== undefined, simd === 'on', 'SIMD kernels load on wasm');
+    });
+    after(async () => {
+      delete process.env.TEMPERED_WASM_SIMD_KERNELS;
+      await tf.setBackend('wasm');
+    });
 
-  for (const { x, f, s, pad } of convCases) {
-    const label = `x${x.join('x')} f${f.join('x')} s${s} ${pad}`;
-    it(`conv2d gradients (Conv2DBackpropFilter, Conv2DBackpropInput) ${label}`, async () => {
+    for (const { x, f, s, pad } of convCases) {
+      const label = `x${x.join('x')} f${f.join('x')} s${s} ${pad}`;
+      it(`conv2d gradients (Conv2DBackpropFilter, Conv2DBackpropInput) ${label}`, async () => {
+        await compare({
+          name: label,
+          run: () => {
+            const xt = rand(x, 1) as tf.Tensor4D;
+            const ft = rand(f, 2) as tf.Tensor4D;
+            const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+              tf
+                .conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, pad)
+                .square()
+                .sum(),
+            );
+            return g([xt, ft]);
+          },
+        });
+      });
+    }
+
+    it('conv2dTranspose (Conv2DBackpropInput) with stride 2', async () => {
       await compare({
-        name: label,
-        run: () => {
-          const xt = rand(x, 1) as tf.Tensor4D;
+        name: 'conv2dTranspose',
+        run: () =>
+          tf.conv2dTranspose(
+            rand([2, 4, 5, 3], 3) as tf.Tensor4D,
+            rand([3, 3, 2, 3], 4) as tf.Tensor4D,
+            [2, 8, 10, 2],
+            2,
+            'same',
+          ),
+      });
+    });
+
+    for (const { x, f, s, pad } of convCases) {
+      it(`Conv2DBackpropInput: heap scatter and convolution form agree, x${x.join('x')} f${f.join('x')} s${s} ${pad}`, async () => {
+        await tf.setBackend('wasm');
+        const start = tf.memory().numTensors;
+        tf.tidy(() => {
           const ft = rand(f, 2) as tf.Tensor4D;
-          const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          const dy = rand(tf.conv2d(tf.zeros(x) as tf.Tensor4D, ft, s, pad).shape, 3) as tf.Tensor4D;
+          const attrs = { strides: s, pad, dataFormat: 'NHWC' as const, inputShape: x };
+          const scatter = tf
+            .engine()
+            .makeTensorFromTensorInfo(conv2dBackpropInputCol2im(dy, ft, attrs, tf.backend() as unknown as HeapBackend));
+          const conv = conv2dBackpropInput(dy, ft, attrs);
+          const a = scatter.dataSync();
+          const b = conv.dataSync();
+          assert.deepEqual(scatter.shape, conv.shape);
+          for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-4, `${i}: ${a[i]} vs ${b[i]}`);
+        });
+        assert.equal(tf.memory().numTensors, start);
+      });
+    }
+
+    it('Identity and same-dtype Cast share data that outlives the source; real casts convert', async () => {
+      await tf.setBackend('wasm');
+      const start = tf.memory().numTensors;
+      const buffers = tf.memory().numDataBuffers;
+      const src = tf.tensor([1.5, -2, 0, 3], [2, 2]);
+      const copy = tf.engine().runKernel(tf.Identity, { x: src }, {}) as tf.Tensor;
+      const same = tf.cast(src, 'float32');
+      const ints = tf.cast(src, 'int32');
+      const cloned = tf.clone(src);
+      src.dispose();
+      assert.deepEqual(Array.from(copy.dataSync()), [1.5, -2, 0, 3]);
+      assert.deepEqual(Array.from(same.dataSync()), [1.5, -2, 0, 3]);
+      assert.deepEqual(Array.from(cloned.dataSync()), [1.5, -2, 0, 3]);
+      assert.equal(ints.dtype, 'int32');
+      assert.deepEqual(Array.from(ints.dataSync()), [1, -2, 0, 3]);
+      tf.dispose([copy, same, ints, cloned]);
+      assert.equal(tf.memory().numTensors, start);
+      assert.equal(tf.memory().numDataBuffers, buffers, 'shared data freed with its last tensor');
+    });
+
+    for (const [shape, pad] of [
+      [[2, 8, 6, 3], 'valid'],
+      [[3, 7, 9, 2], 'valid'],
+      [[2, 6, 4, 5], 'same'],
+    ] as const) {
+      it(`maxPool 2x2 stride 2 gradient ${shape.join('x')} ${pad}`, async () => {
+        await compare({
+          name: `maxPool ${shape} ${pad}`,
+          run: () =>
+            tf.grad((a: tf.Tensor) =>
+              tf
+                .maxPool(a as tf.Tensor4D, 2, 2, pad)
+                .mul(rand([1], 9, 1, 2))
+                .sum(),
+            )(rand([...shape], 5)),
+        });
+      });
+    }
+
+    it('maxPool gradient sends ties to the first maximum (relu zeros, equal values)', async () => {
+      await compare({
+        name: 'maxPool ties',
+        run: () => {
+          const x = tf.relu(tf.round(rand([2, 6, 6, 3], 6, -2, 2)));
+          const w = rand([2, 3, 3, 3], 7);
+          return tf.grad((a: tf.Tensor) =>
             tf
-              .conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, pad)
-              .square()
+              .maxPool(a as tf.Tensor4D, 2, 2, 'valid')
+              .mul(w)
               .sum(),
-          );
-          return g([xt, ft]);
+          )(x);
         },
       });
     });
-  }
 
-  it('conv2dTranspose (Conv2DBackpropInput) with stride 2', async () => {
-    await compare({
-      name: 'conv2dTranspose',
-      run: () =>
-        tf.conv2dTranspose(
-          rand([2, 4, 5, 3], 3) as tf.Tensor4D,
-          rand([3, 3, 2, 3], 4) as tf.Tensor4D,
-          [2, 8, 10, 2],
-          2,
-          'same',
-        ),
-    });
-  });
-
-  for (const { x, f, s, pad } of convCases) {
-    it(`Conv2DBackpropInput: heap scatter and convolution form agree, x${x.join('x')} f${f.join('x')} s${s} ${pad}`, async () => {
+    it('maxPool gradients the fast path does not cover run the original wasm kernel', async () => {
+      // wasm's own MaxPoolGrad differs from cpu on overlapping and padded windows, so compare with the original.
       await tf.setBackend('wasm');
-      const start = tf.memory().numTensors;
-      tf.tidy(() => {
-        const ft = rand(f, 2) as tf.Tensor4D;
-        const dy = rand(tf.conv2d(tf.zeros(x) as tf.Tensor4D, ft, s, pad).shape, 3) as tf.Tensor4D;
-        const attrs = { strides: s, pad, dataFormat: 'NHWC' as const, inputShape: x };
-        const scatter = tf
-          .engine()
-          .makeTensorFromTensorInfo(conv2dBackpropInputCol2im(dy, ft, attrs, tf.backend() as unknown as HeapBackend));
-        const conv = conv2dBackpropInput(dy, ft, attrs);
-        const a = scatter.dataSync();
-        const b = conv.dataSync();
-        assert.deepEqual(scatter.shape, conv.shape);
-        for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-4, `${i}: ${a[i]} vs ${b[i]}`);
-      });
-      assert.equal(tf.memory().numTensors, start);
+      const original = originalWasmKernel(tf.MaxPoolGrad);
+      assert.ok(original, 'the original MaxPoolGrad was captured');
+      for (const [shape, size, stride, pad] of [
+        [[2, 5, 6, 2], 3, 1, 'same'],
+        [[2, 5, 5, 2], 2, 2, 'same'],
+        [[1, 6, 6, 3], 3, 2, 'valid'],
+      ] as const) {
+        const start = tf.memory().numTensors;
+        tf.tidy(() => {
+          const x = rand([...shape], 8) as tf.Tensor4D;
+          const y = tf.maxPool(x, size, stride, pad);
+          const dy = rand(y.shape, 9);
+          const attrs = { filterSize: size, strides: stride, pad };
+          const ours = tf.engine().runKernel(tf.MaxPoolGrad, { dy, input: x, output: y }, attrs) as tf.Tensor;
+          const info = original.kernelFunc({ inputs: { dy, input: x, output: y }, attrs, backend: tf.backend() });
+          const theirs = tf.engine().makeTensorFromTensorInfo(info as tf.TensorInfo);
+          assert.deepEqual(ours.dataSync(), theirs.dataSync(), `${shape} ${size} ${stride} ${pad}`);
+        });
+        assert.equal(tf.memory().numTensors, start);
+      }
     });
-  }
 
-  it('Identity and same-dtype Cast share data that outlives the source; real casts convert', async () => {
-    await tf.setBackend('wasm');
-    const start = tf.memory().numTensors;
-    const buffers = tf.memory().numDataBuffers;
-    const src = tf.tensor([1.5, -2, 0, 3], [2, 2]);
-    const copy = tf.engine().runKernel(tf.Identity, { x: src }, {}) as tf.Tensor;
-    const same = tf.cast(src, 'float32');
-    const ints = tf.cast(src, 'int32');
-    const cloned = tf.clone(src);
-    src.dispose();
-    assert.deepEqual(Array.from(copy.dataSync()), [1.5, -2, 0, 3]);
-    assert.deepEqual(Array.from(same.dataSync()), [1.5, -2, 0, 3]);
-    assert.deepEqual(Array.from(cloned.dataSync()), [1.5, -2, 0, 3]);
-    assert.equal(ints.dtype, 'int32');
-    assert.deepEqual(Array.from(ints.dataSync()), [1, -2, 0, 3]);
-    tf.dispose([copy, same, ints, cloned]);
-    assert.equal(tf.memory().numTensors, start);
-    assert.equal(tf.memory().numDataBuffers, buffers, 'shared data freed with its last tensor');
-  });
-
-  for (const [shape, pad] of [
-    [[2, 8, 6, 3], 'valid'],
-    [[3, 7, 9, 2], 'valid'],
-    [[2, 6, 4, 5], 'same'],
-  ] as const) {
-    it(`maxPool 2x2 stride 2 gradient ${shape.join('x')} ${pad}`, async () => {
+    it('matMul with the same data as b under two shapes does not reuse a stale XNNPACK packing', async () => {
       await compare({
-        name: `maxPool ${shape} ${pad}`,
-        run: () =>
-          tf.grad((a: tf.Tensor) =>
-            tf
-              .maxPool(a as tf.Tensor4D, 2, 2, pad)
-              .mul(rand([1], 9, 1, 2))
-              .sum(),
-          )(rand([...shape], 5)),
-      });
-    });
-  }
-
-  it('maxPool gradient sends ties to the first maximum (relu zeros, equal values)', async () => {
-    await compare({
-      name: 'maxPool ties',
-      run: () => {
-        const x = tf.relu(tf.round(rand([2, 6, 6, 3], 6, -2, 2)));
-        const w = rand([2, 3, 3, 3], 7);
-        return tf.grad((a: tf.Tensor) =>
-          tf
-            .maxPool(a as tf.Tensor4D, 2, 2, 'valid')
-            .mul(w)
-            .sum(),
-        )(x);
-      },
-    });
-  });
-
-  it('maxPool gradients the fast path does not cover run the original wasm kernel', async () => {
-    // wasm's own MaxPoolGrad differs from cpu on overlapping and padded windows, so compare with the original.
-    await tf.setBackend('wasm');
-    const original = originalWasmKernel(tf.MaxPoolGrad);
-    assert.ok(original, 'the original MaxPoolGrad was captured');
-    for (const [shape, size, stride, pad] of [
-      [[2, 5, 6, 2], 3, 1, 'same'],
-      [[2, 5, 5, 2], 2, 2, 'same'],
-      [[1, 6, 6, 3], 3, 2, 'valid'],
-    ] as const) {
-      const start = tf.memory().numTensors;
-      tf.tidy(() => {
-        const x = rand([...shape], 8) as tf.Tensor4D;
-        const y = tf.maxPool(x, size, stride, pad);
-        const dy = rand(y.shape, 9);
-        const attrs = { filterSize: size, strides: stride, pad };
-        const ours = tf.engine().runKernel(tf.MaxPoolGrad, { dy, input: x, output: y }, attrs) as tf.Tensor;
-        const info = original.kernelFunc({ inputs: { dy, input: x, output: y }, attrs, backend: tf.backend() });
-        const theirs = tf.engine().makeTensorFromTensorInfo(info as tf.TensorInfo);
-        assert.deepEqual(ours.dataSync(), theirs.dataSync(), `${shape} ${size} ${stride} ${pad}`);
-      });
-      assert.equal(tf.memory().numTensors, start);
-    }
-  });
-
-  it('matMul with the same data as b under two shapes does not reuse a stale XNNPACK packing', async () => {
-    await compare({
-      name: 'reshaped b',
-      run: () => {
-        const b = rand([12, 30], 17);
-        const a1 = rand([2, 12], 18);
-        const a2 = rand([3, 60], 19);
-        return [tf.matMul(a1, b), tf.matMul(a2, tf.reshape(b, [60, 6])), tf.matMul(a1, b)];
-      },
-    });
-  });
-
-  for (const [ta, tb] of [
-    [false, false],
-    [true, false],
-    [false, true],
-    [true, true],
-  ] as const) {
-    it(`matMul transposeA=${ta} transposeB=${tb}, plain, batched and fused`, async () => {
-      await compare({
-        name: `matMul ${ta} ${tb}`,
+        name: 'reshaped b',
         run: () => {
-          const a = rand(ta ? [7, 5] : [5, 7], 10);
-          const b = rand(tb ? [3, 7] : [7, 3], 11);
-          const a3 = rand(ta ? [2, 7, 5] : [2, 5, 7], 12);
-          const b3 = rand(tb ? [2, 3, 7] : [2, 7, 3], 13);
-          const bias = rand([3], 14);
+          const b = rand([12, 30], 17);
+          const a1 = rand([2, 12], 18);
+          const a2 = rand([3, 60], 19);
+          return [tf.matMul(a1, b), tf.matMul(a2, tf.reshape(b, [60, 6])), tf.matMul(a1, b)];
+        },
+      });
+    });
+
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      it(`matMul transposeA=${ta} transposeB=${tb}, plain, batched and fused`, async () => {
+        await compare({
+          name: `matMul ${ta} ${tb}`,
+          run: () => {
+            const a = rand(ta ? [7, 5] : [5, 7], 10);
+            const b = rand(tb ? [3, 7] : [7, 3], 11);
+            const a3 = rand(ta ? [2, 7, 5] : [2, 5, 7], 12);
+            const b3 = rand(tb ? [2, 3, 7] : [2, 7, 3], 13);
+            const bias = rand([3], 14);
+            return [
+              tf.matMul(a, b, ta, tb),
+              tf.matMul(a3, b3, ta, tb),
+              tf.fused.matMul({
+                a: a as tf.Tensor2D,
+                b: b as tf.Tensor2D,
+                transposeA: ta,
+                transposeB: tb,
+                bias,
+                activation: 'relu',
+              }),
+            ];
+          },
+        });
+      });
+    }
+
+    it('sum over leading axes (and other reductions through the original)', async () => {
+      await compare({
+        name: 'sum',
+        run: () => {
+          const x = rand([3, 4, 5, 6], 15);
           return [
-            tf.matMul(a, b, ta, tb),
-            tf.matMul(a3, b3, ta, tb),
-            tf.fused.matMul({
-              a: a as tf.Tensor2D,
-              b: b as tf.Tensor2D,
-              transposeA: ta,
-              transposeB: tb,
-              bias,
-              activation: 'relu',
-            }),
+            tf.sum(x, [0, 1, 2]),
+            tf.sum(x, [0, 1], true),
+            tf.sum(x, 0),
+            tf.sum(x, -1),
+            tf.sum(x),
+            tf.sum(x, [1, 2]),
           ];
         },
       });
     });
-  }
 
-  it('sum over leading axes (and other reductions through the original)', async () => {
-    await compare({
-      name: 'sum',
-      run: () => {
-        const x = rand([3, 4, 5, 6], 15);
-        return [
-          tf.sum(x, [0, 1, 2]),
-          tf.sum(x, [0, 1], true),
-          tf.sum(x, 0),
-          tf.sum(x, -1),
-          tf.sum(x),
-          tf.sum(x, [1, 2]),
-        ];
-      },
-    });
-  });
-
-  it('reference CNN: loss gradients w.r.t. the input and every weight', async () => {
-    const model = buildReferenceCnn({ seed: 3 });
-    try {
-      const weights = model.trainableWeights.map((w) => w.read());
+    it('relu gradient: zero at and below zero, dy above, through one and two gradient levels', async () => {
       await compare({
-        name: 'reference CNN',
+        name: 'relu grad',
         run: () => {
-          const x = rand([4, 28, 28, 1], 16, 0, 1);
-          const y = tf.oneHot(tf.tensor1d([1, 5, 7, 9], 'int32'), 10);
-          const loss = (xx: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, model.apply(xx) as tf.Tensor) as tf.Scalar;
-          const gx = tf.grad(loss)(x);
-          const { grads } = tf.variableGrads(() => loss(x));
-          return [gx, ...model.trainableWeights.map((w) => grads[w.originalName])];
+          const x = tf.concat([tf.tensor1d([0, -0, -1e-30, 1e-30, 2, -3]), rand([37], 20)]);
+          const dy = rand([43], 21);
+          const g = tf.grad((a: tf.Tensor) => tf.relu(a).mul(dy).sum())(x);
+          // Second order: d/dv of <grad relu(x) at x applied to v, w> is relu'(x) · w.
+          const gg = tf.grad((v: tf.Tensor) =>
+            tf
+              .grad((a: tf.Tensor) => tf.relu(a).mul(v).sum())(x)
+              .mul(dy)
+              .sum(),
+          )(rand([43], 22));
+          return [g, gg, tf.grad((a: tf.Tensor) => tf.relu(a).sum())(rand([2, 3, 5, 7], 23))];
         },
       });
-      assert.equal(weights.length, 8);
-    } finally {
-      model.dispose();
-    }
+    });
+
+    it('reference CNN: loss gradients w.r.t. the input and every weight', async () => {
+      const model = buildReferenceCnn({ seed: 3 });
+      try {
+        const weights = model.trainableWeights.map((w) => w.read());
+        await compare({
+          name: 'reference CNN',
+          run: () => {
+            const x = rand([4, 28, 28, 1], 16, 0, 1);
+            const y = tf.oneHot(tf.tensor1d([1, 5, 7, 9], 'int32'), 10);
+            const loss = (xx: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, model.apply(xx) as tf.Tensor) as tf.Scalar;
+            const gx = tf.grad(loss)(x);
+            const { grads } = tf.variableGrads(() => loss(x));
+            return [gx, ...model.trainableWeights.map((w) => grads[w.originalName])];
+          },
+        });
+        assert.equal(weights.length, 8);
+      } finally {
+        model.dispose();
+      }
+    });
   });
-});
