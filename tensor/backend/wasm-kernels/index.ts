@@ -3,6 +3,7 @@ import type { KernelConfig } from '@tensorflow/tfjs';
 import { WASM } from './compose';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
+import { addConfig, maximumConfig, minimumConfig } from './elementwise';
 import { castConfig, identityConfig } from './identity';
 import { batchMatMulConfig, fusedMatMulConfig } from './mat-mul';
 import { maxPoolGradConfig } from './max-pool-grad';
@@ -25,6 +26,9 @@ export const WASM_TRAINING_KERNELS = [
   tf.Identity,
   tf.Cast,
   RELU_GRAD,
+  tf.Maximum,
+  tf.Minimum,
+  tf.Add,
 ] as const;
 
 let registered = false;
@@ -54,6 +58,9 @@ export function registerWasmTrainingKernels(): void {
     identityConfig(),
     castConfig(),
     reluGradConfig,
+    maximumConfig(),
+    minimumConfig(),
+    addConfig(),
   ];
   for (const config of configs) {
     const existing = tf.getKernel(config.kernelName, WASM);

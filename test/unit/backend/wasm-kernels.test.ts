@@ -42,8 +42,9 @@ function assertClose(
   for (let k = 0; k < a.length; k++) {
     assert.deepEqual(a[k].shape, b[k].shape, `${what}: output ${k} shape`);
     let scale = 1e-6;
-    for (const x of b[k].v) scale = Math.max(scale, Math.abs(x));
+    for (const x of b[k].v) if (!Number.isNaN(x)) scale = Math.max(scale, Math.abs(x));
     for (let i = 0; i < a[k].v.length; i++) {
+      if (Number.isNaN(a[k].v[i]) && Number.isNaN(b[k].v[i])) continue;
       const d = Math.abs(a[k].v[i] - b[k].v[i]);
       if (!(d <= 1e-4 * scale + 1e-5)) {
         assert.fail(`${what}: output ${k}[${i}] wasm ${a[k].v[i]} vs cpu ${b[k].v[i]} (scale ${scale})`);
@@ -281,6 +282,32 @@ for (const simd of ['on', 'off'] as const)
             tf.sum(x, -1),
             tf.sum(x),
             tf.sum(x, [1, 2]),
+          ];
+        },
+      });
+    });
+
+    it('maximum, minimum and per-channel bias adds (fast paths) and the broadcasts that go to the original', async () => {
+      // wasm's own Maximum/Minimum drop a NaN (std::max); the SIMD kernels propagate it, as the cpu backend does.
+      const nan = simd === 'on' ? NaN : 5;
+      await compare({
+        name: 'elementwise',
+        run: () => {
+          const a = tf.concat([tf.tensor1d([nan, 1, -0, 0, 2]), rand([38], 24)]).reshape([43]);
+          const b = tf.concat([tf.tensor1d([1, nan, 0, -0, 2]), rand([38], 25)]).reshape([43]);
+          const x = rand([2, 3, 5, 7], 26);
+          const x6 = rand([2, 3, 5, 6], 29);
+          return [
+            tf.maximum(a, b),
+            tf.minimum(a, b),
+            tf.maximum(x, rand([7], 27)),
+            tf.minimum(x, 0.1),
+            tf.add(x, rand([7], 28)),
+            tf.add(rand([1, 1, 1, 7], 30), x),
+            tf.add(x6, rand([6], 31)),
+            tf.add(x, rand([5, 1], 32)),
+            tf.add(x, x),
+            tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor2d([[3, 4]], [1, 2], 'int32')).toFloat(),
           ];
         },
       });

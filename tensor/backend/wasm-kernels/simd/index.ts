@@ -16,6 +16,9 @@ export interface SimdKernels {
   col2im(cols: number, dx: number, ...geometry: Geometry): void;
   im2colT(x: number, patches: number, ...geometry: Geometry): void;
   reluGrad(dy: number, x: number, dx: number, length: number): void;
+  maximum(a: number, b: number, out: number, length: number): void;
+  minimum(a: number, b: number, out: number, length: number): void;
+  addBias(x: number, bias: number, out: number, rows: number, channels: number): void;
   sumRows(x: number, out: number, acc: number, outer: number, inner: number): void;
   /** Heap byte offset of a tensor's data (take it after any allocation that may move nothing but grows the heap). */
   ptr(t: TensorInfo): number;
@@ -74,6 +77,9 @@ export function simdKernels(backend: unknown): SimdKernels | undefined {
       col2im: f.col2im,
       im2colT: f.im2col_t,
       reluGrad: f.relu_grad,
+      maximum: f.maximum,
+      minimum: f.minimum,
+      addBias: f.add_bias,
       sumRows: f.sum_rows,
       ptr: (t) => {
         const entry = backend.dataIdMap.get(t.dataId);

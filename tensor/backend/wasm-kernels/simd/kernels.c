@@ -163,3 +163,28 @@ void im2col_t(const f32 *x, f32 *patches, int n, int h, int w, int ci, int kh, i
     }
   }
 }
+
+/* out = max(a, b) or min(a, b) elementwise, same shapes; NaN in either gives NaN, as Math.max/min do. */
+EXPORT(maximum)
+void maximum(const f32 *a, const f32 *b, f32 *out, int len) {
+  int i = 0;
+  for (; i + 4 <= len; i += 4) wasm_v128_store(out + i, wasm_f32x4_max(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+  for (; i < len; i++) out[i] = wasm_f32x4_extract_lane(wasm_f32x4_max(wasm_f32x4_splat(a[i]), wasm_f32x4_splat(b[i])), 0);
+}
+
+EXPORT(minimum)
+void minimum(const f32 *a, const f32 *b, f32 *out, int len) {
+  int i = 0;
+  for (; i + 4 <= len; i += 4) wasm_v128_store(out + i, wasm_f32x4_min(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+  for (; i < len; i++) out[i] = wasm_f32x4_extract_lane(wasm_f32x4_min(wasm_f32x4_splat(a[i]), wasm_f32x4_splat(b[i])), 0);
+}
+
+/* out[r, :] = x[r, :] + bias, x: [rows, c] (a bias added over the channel axis of NHWC activations). */
+EXPORT(add_bias)
+void add_bias(const f32 *x, const f32 *bias, f32 *out, int rows, int c) {
+  for (int r = 0; r < rows; r++, x += c, out += c) {
+    int k = 0;
+    for (; k + 4 <= c; k += 4) wasm_v128_store(out + k, wasm_f32x4_add(wasm_v128_load(x + k), wasm_v128_load(bias + k)));
+    for (; k < c; k++) out[k] = x[k] + bias[k];
+  }
+}
