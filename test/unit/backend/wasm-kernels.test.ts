@@ -73,6 +73,9 @@ const convCases: {
   { x: [3, 9, 8, 2], f: [3, 2, 2, 5], s: 2, pad: 'valid' },
   { x: [3, 9, 8, 2], f: [3, 3, 2, 5], s: 2, pad: 'same' },
   { x: [2, 10, 7, 1], f: [3, 3, 1, 6], s: [2, 1], pad: 'same' },
+  // Few taps and co a multiple of 4: the direct SIMD filter gradient (padding, strides, co > 4).
+  { x: [3, 9, 8, 1], f: [3, 3, 1, 8], s: 2, pad: 'same' },
+  { x: [2, 7, 9, 3], f: [3, 3, 3, 12], s: [1, 2], pad: 'same' },
   // kh·kw·ci > co: the filter gradient takes the convolution form.
   { x: [2, 8, 6, 8], f: [3, 3, 8, 2], s: 1, pad: 'valid' },
   { x: [2, 9, 7, 8], f: [2, 3, 8, 3], s: 2, pad: 'same' },

@@ -16,6 +16,7 @@ export interface SimdKernels {
   col2im(cols: number, dx: number, ...geometry: Geometry): void;
   im2colT(x: number, patches: number, ...geometry: Geometry): void;
   reluGrad(dy: number, x: number, dx: number, length: number): void;
+  conv2dFewChannelsFilterGrad(x: number, dy: number, dw: number, part: number, ...geometry: ConvGeometry): void;
   maximum(a: number, b: number, out: number, length: number): void;
   minimum(a: number, b: number, out: number, length: number): void;
   addBias(x: number, bias: number, out: number, rows: number, channels: number): void;
@@ -25,6 +26,23 @@ export interface SimdKernels {
   /** Runs `body` with `bytes` of scratch on the backend's heap (8-byte aligned), freed afterwards. */
   withScratch<T>(bytes: number, body: (ptr: number) => T): T;
 }
+
+/** n, h, w, ci, kh, kw, oh, ow, co, sh, sw, top, left */
+export type ConvGeometry = [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 
 /** n, h, w, ci, kh, kw, oh, ow, sh, sw, top, left */
 export type Geometry = [number, number, number, number, number, number, number, number, number, number, number, number];
@@ -77,6 +95,7 @@ export function simdKernels(backend: unknown): SimdKernels | undefined {
       col2im: f.col2im,
       im2colT: f.im2col_t,
       reluGrad: f.relu_grad,
+      conv2dFewChannelsFilterGrad: f.conv2d_few_channels_filter_grad,
       maximum: f.maximum,
       minimum: f.minimum,
       addBias: f.add_bias,

@@ -188,3 +188,42 @@ void add_bias(const f32 *x, const f32 *bias, f32 *out, int rows, int c) {
     for (; k < c; k++) out[k] = x[k] + bias[k];
   }
 }
+
+/*
+ * Filter gradient for few input channels (first layers): dw[i,j,c,:] = Σ_p x[b, oy·sh + i − top, ox·sw + j − left,
+ * c] · dy[p,:], accumulated per image in `part` (caller's scratch of kh·kw·ci·co floats) and then added into dw, so
+ * no sum runs over more than one image's positions in float32. With kh·kw·ci as small as 9 the GEMM form is a
+ * product with 9 rows whose [positions, co] weight matrix XNNPACK repacks on every call (dy is new each step).
+ * co a multiple of 4.
+ */
+EXPORT(conv2d_few_channels_filter_grad)
+void conv2d_few_channels_filter_grad(const f32 *x, const f32 *dy, f32 *dw, f32 *part, int n, int h, int w, int ci,
+                                     int kh, int kw, int oh, int ow, int co, int sh, int sw, int top, int left) {
+  const int64_t size = (int64_t)kh * kw * ci * co;
+  zero(dw, size);
+  const f32 *g = dy;
+  for (int b = 0; b < n; b++) {
+    zero(part, size);
+    for (int oy = 0; oy < oh; oy++) {
+      for (int ox = 0; ox < ow; ox++, g += co) {
+        for (int i = 0; i < kh; i++) {
+          const int iy = oy * sh + i - top;
+          if (iy < 0 || iy >= h) continue;
+          for (int j = 0; j < kw; j++) {
+            const int ix = ox * sw + j - left;
+            if (ix < 0 || ix >= w) continue;
+            const f32 *px = x + (((int64_t)b * h + iy) * w + ix) * ci;
+            f32 *row = part + ((int64_t)i * kw + j) * ci * co;
+            for (int c = 0; c < ci; c++, row += co) {
+              const v128_t s = wasm_f32x4_splat(px[c]);
+              for (int o = 0; o < co; o += 4) {
+                wasm_v128_store(row + o, wasm_f32x4_add(wasm_v128_load(row + o), wasm_f32x4_mul(s, wasm_v128_load(g + o))));
+              }
+            }
+          }
+        }
+      }
+    }
+    for (int64_t k = 0; k < size; k += 4) wasm_v128_store(dw + k, wasm_f32x4_add(wasm_v128_load(dw + k), wasm_v128_load(part + k)));
+  }
+}
