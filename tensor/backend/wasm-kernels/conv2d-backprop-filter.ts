@@ -13,6 +13,20 @@ interface Attrs {
   filterShape: [number, number, number, number];
 }
 
+/** The forward convolution's geometry (NHWC input shape, the kernel's attrs), which every form below needs. */
+function convInfo(xShape: [number, number, number, number], attrs: Attrs): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape,
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+}
+
 /**
  * dW[i,j,c,o] = Σ_{n,y,x} xPadded[n, y·sh + i, x·sw + j, c] · dy[n,y,x,o], on XNNPACK in one of two forms,
  * whichever moves less data (both contract over n·oh·ow, which is the leading axis of x and dy):
@@ -29,16 +43,7 @@ export function conv2dBackpropFilter(xInfo: TensorInfo, dyInfo: TensorInfo, attr
       x = tf.transpose(x, [0, 2, 3, 1]);
       dy = tf.transpose(dy, [0, 2, 3, 1]);
     }
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape,
-      attrs.filterShape,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      false,
-      'channelsLast',
-    );
+    const info = convInfo(x.shape, attrs);
     const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
     const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
     const { top, left } = info.padInfo;
@@ -82,16 +87,7 @@ export function conv2dBackpropFilterIm2col(
   simd: SimdKernels,
 ): tf.Tensor4D {
   const [n, h, w, ci] = xInfo.shape;
-  const info = tf.backend_util.computeConv2DInfo(
-    [n, h, w, ci],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = convInfo([n, h, w, ci], attrs);
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
   const co = info.outChannels;
   const p = n * oh * ow;
@@ -122,16 +118,7 @@ export function conv2dBackpropFilterDirect(
   simd: SimdKernels,
 ): TensorInfo {
   const [n, h, w, ci] = xInfo.shape;
-  const info = tf.backend_util.computeConv2DInfo(
-    [n, h, w, ci],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = convInfo([n, h, w, ci], attrs);
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
   const co = info.outChannels;
   const { top, left } = info.padInfo;

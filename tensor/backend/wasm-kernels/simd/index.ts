@@ -27,25 +27,38 @@ export interface SimdKernels {
   withScratch<T>(bytes: number, body: (ptr: number) => T): T;
 }
 
-/** n, h, w, ci, kh, kw, oh, ow, co, sh, sw, top, left */
+/** A convolution's geometry as kernels.c's few-channel kernels take it. */
 export type ConvGeometry = [
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
+  n: number,
+  h: number,
+  w: number,
+  ci: number,
+  kh: number,
+  kw: number,
+  oh: number,
+  ow: number,
+  co: number,
+  sh: number,
+  sw: number,
+  top: number,
+  left: number,
 ];
 
-/** n, h, w, ci, kh, kw, oh, ow, sh, sw, top, left */
-export type Geometry = [number, number, number, number, number, number, number, number, number, number, number, number];
+/** A convolution's geometry as kernels.c's col2im and im2col take it (no output channels). */
+export type Geometry = [
+  n: number,
+  h: number,
+  w: number,
+  ci: number,
+  kh: number,
+  kw: number,
+  oh: number,
+  ow: number,
+  sh: number,
+  sw: number,
+  top: number,
+  left: number,
+];
 
 /** What the kernels need of the wasm backend (tfjs-backend-wasm 4.22's BackendWasm has all of it). */
 export interface SimdHost {
@@ -53,7 +66,7 @@ export interface SimdHost {
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
 }
 
-export /** The part of the WebAssembly JS API used here (the project's lib has no DOM types, where it is declared). */
+/** The part of the WebAssembly JS API used here (the project's lib has no DOM types, where it is declared). */
 interface WasmApi {
   Memory: abstract new (...args: never[]) => object;
   Module: new (bytes: Uint8Array) => object;
