@@ -1,8 +1,6 @@
 // `tempered <command> [...]`: a thin dispatcher. Each command lives in its own module, loaded on demand so
 // `tempered status` does not pay for tfjs. A command parses its own flags (node:util parseArgs) and supports
 // `--help`; it returns an exit code (or sets process.exitCode) rather than calling process.exit.
-import { pathToFileURL } from 'node:url';
-
 export interface Command {
   /** One line for `tempered --help`. */
   summary: string;
@@ -86,13 +84,4 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.TEMPERED_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     return usage ? 2 : 1;
   }
-}
-
-const isEntry = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-const viaBin = process.argv[1]?.endsWith('/bin/tempered.js') || process.argv[1]?.endsWith('/bin/tempered');
-// No top-level await: command modules import this one (Command, UsageError), which would deadlock.
-if (isEntry || viaBin) {
-  void main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
 }

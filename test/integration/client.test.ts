@@ -18,13 +18,14 @@ import {
 } from '../../client/index';
 import { RunSummary } from '../../schemas/payloads';
 import { fakeActivities, workflowBundle } from '../unit/workflows/env';
+import { tempered } from '../support/cli';
 import { stackFromEnv, uniqueName } from '../support/stack';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Runs a TypeScript entry (the CI example, the CLI) as a child process; resolves with its exit code and output. */
+/** Runs a TypeScript entry (the CI example) as a child process; resolves with its exit code and output. */
 function runTs(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repo, env, stdio: 'pipe' });
@@ -139,21 +140,19 @@ describe('client SDK on the real server', () => {
     const file = join(dir, 'approval.yaml');
     await writeFile(file, specYaml('gate:\n  requireApproval: true\n'));
     const workflowId = uniqueName(`harden-${modelName}-cli`);
-    const cli = runTs(
-      ['cli/main.ts', 'run', file, '--wait', '--json', '--id', workflowId, '--interval', '0.2'],
-      childEnv(),
-    );
+    const cli = tempered(['run', file, '--wait', '--json', '--id', workflowId, '--interval', '0.2'], {
+      env: childEnv(),
+    });
     const run = getHardeningRun(client, workflowId);
     await until(async () => ((await run.progress()).awaitingApproval ? true : undefined), 'awaiting approval');
-    const shown = await runTs(['cli/main.ts', 'show', workflowId], childEnv());
+    const shown = await tempered(['show', workflowId], { env: childEnv() });
     assert.equal(shown.code, 0, shown.err);
     assert.match(shown.out, /awaiting approval/);
     assert.match(shown.out, /gate\s+PASSED/);
 
-    const rejected = await runTs(
-      ['cli/main.ts', 'reject', workflowId, '--by', 'bob', '--reason', 'not tonight'],
-      childEnv(),
-    );
+    const rejected = await tempered(['reject', workflowId, '--by', 'bob', '--reason', 'not tonight'], {
+      env: childEnv(),
+    });
     assert.equal(rejected.code, 0, rejected.err);
     const { code, out, err } = await cli;
     assert.equal(code, 3, `exit ${code}\n${out}\n${err}`);
@@ -163,7 +162,7 @@ describe('client SDK on the real server', () => {
     assert.match(json.link, new RegExp(`/namespaces/${conn.temporal.namespace}/workflows/${workflowId}$`));
     assert.match(err, /awaiting-approval/, 'the progress line was drawn on stderr');
 
-    const table = await runTs(['cli/main.ts', 'show', workflowId], childEnv());
+    const table = await tempered(['show', workflowId], { env: childEnv() });
     assert.equal(table.code, 3);
     assert.match(table.out, /REJECTED/);
     assert.match(table.out, /rejected by bob: not tonight/);
@@ -174,10 +173,10 @@ describe('client SDK on the real server', () => {
       workflowId: cancelId,
     });
     await until(async () => ((await toCancel.progress()).awaitingApproval ? true : undefined), 'awaiting approval');
-    const cancelled = await runTs(['cli/main.ts', 'cancel', cancelId, '--reason', 'maintenance'], childEnv());
+    const cancelled = await tempered(['cancel', cancelId, '--reason', 'maintenance'], { env: childEnv() });
     assert.equal(cancelled.code, 0, cancelled.err);
     assert.equal((await toCancel.result()).status, 'cancelled');
-    const shownCancelled = await runTs(['cli/main.ts', 'show', cancelId, '--json'], childEnv());
+    const shownCancelled = await tempered(['show', cancelId, '--json'], { env: childEnv() });
     assert.equal(shownCancelled.code, 4);
     assert.equal((JSON.parse(shownCancelled.out) as RunSummary).cancel?.reason, 'maintenance');
   });

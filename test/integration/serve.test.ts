@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { buildReferenceCnn, saveModelToBytes } from '../../tensor/models';
+import { binLink } from '../support/cli';
 import { storeFromEnv, uniqueName } from '../support/stack';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -18,7 +19,7 @@ function serve(args: string[]): {
   stderr: () => string;
   exit: Promise<number | null>;
 } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'serve', ...args], {
+  const child = spawn(binLink(), ['serve', ...args], {
     cwd: repo,
     env: process.env,
     stdio: 'pipe',
