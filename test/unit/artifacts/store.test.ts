@@ -20,7 +20,7 @@ const POINTER = 's3://tempered/models/clf/production.json';
 function storeWith(body: string | undefined): ObjectStore {
   return {
     async getBytes(bucket: string, key: string) {
-      if (body === undefined || `s3://${bucket}/${key}` !== POINTER) throw new ObjectNotFoundError(`${bucket}/${key}`);
+      if (body === undefined || `s3://${bucket}/${key}` !== POINTER) throw new ObjectNotFoundError(bucket, key);
       return Buffer.from(body);
     },
   } as unknown as ObjectStore;
