@@ -31,7 +31,20 @@ export async function openSplit(
     (split === 'train'
       ? spec.dataset.trainSize
       : Math.min(spec.dataset.testSize ?? Infinity, spec.evaluation.testImages));
-  const key = `${ref.key}|${split}|${n ?? 'all'}|${split === 'train' ? strategy : 'first'}|${seed}`;
+  // Everything that decides the decoded tensors: the files (content hash), their format, the size image-folder
+  // images are resized to, the class names (and so label order), and the subset.
+  const decodedAs = ref.format === 'image-folder' ? `${imageSize}px` : 'native';
+  const classes = JSON.stringify(ref.classNames ?? null);
+  const key = [
+    ref.key,
+    ref.format,
+    decodedAs,
+    classes,
+    split,
+    n ?? 'all',
+    split === 'train' ? strategy : 'first',
+    seed,
+  ].join('|');
   let p = loaded.get(key);
   if (!p) {
     p = load(deps, ref, split, n, split === 'train' ? strategy : 'first', seed, imageSize, spec);

@@ -9,7 +9,8 @@ import { buildReferenceCnn, buildSmallResNet } from '../tensor/models';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
-import { artifactPaths, checkModelFits, readModel, readPointer, writeModel } from './models';
+import { artifactPaths } from '../artifacts/store';
+import { checkModelFits, readModel, readPointer, writeModel } from './models';
 import { runTraining } from './training-run';
 
 /**
@@ -40,7 +41,7 @@ export async function prepareModel(deps: ActivityDeps, input: PrepareModelInput)
     return done(await trainBaseline(deps, input, source, backend), 'trained-baseline');
   }
   if (source.kind === 'artifact') {
-    const paths = artifactPaths(spec);
+    const paths = artifactPaths(spec.artifacts);
     let ref: ModelRef | undefined;
     if (source.ref === 'production') {
       const pointer = await readPointer(deps.store, spec);

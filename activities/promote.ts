@@ -1,10 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { PromoteInput, PromoteResult } from '../schemas/payloads';
+import { Failure, fail } from '../schemas/failures';
 import { ObjectNotFoundError, formatS3Uri } from '../storage/object-store';
+import { ModelFileError } from '../tensor/models/io';
 import { execution } from './context';
 import type { ActivityDeps } from './deps';
-import { artifactPaths, readModelFiles, sha256, writeModelFiles } from './models';
-import type { ProductionPointer } from './models';
+import type { ArtifactPaths } from '../artifacts/store';
+import { artifactPaths, readModelFiles, sha256, writeModelFiles, writePointer } from '../artifacts/store';
+import { readPointer } from './models';
 
 /** What a promotion records per Temporal run, written before the version's files: the key to idempotency. */
 interface PromotionRecord {
@@ -26,7 +29,7 @@ interface PromotionRecord {
 export async function promoteArtifact(deps: ActivityDeps, input: PromoteInput): Promise<PromoteResult> {
   const { spec, decision, metrics, baseline } = input;
   const { workflowId, runId } = execution();
-  const paths = artifactPaths(spec);
+  const paths = artifactPaths(spec.artifacts);
   const { bucket } = paths;
   await deps.store.ensureBucket(bucket);
 
@@ -51,7 +54,10 @@ export async function promoteArtifact(deps: ActivityDeps, input: PromoteInput): 
   const uri = formatS3Uri(bucket, versionPrefix);
 
   if (!(await deps.store.exists(bucket, `${versionPrefix}manifest.json`))) {
-    const files = await readModelFiles(deps.store, input.model.uri);
+    const files = await readModelFiles(deps.store, input.model.uri).catch((err: unknown) => {
+      if (err instanceof ModelFileError) throw fail(Failure.InvalidModel, `model ${input.model.uri}: ${err.message}`);
+      throw err;
+    });
     const written = await writeModelFiles(deps.store, files, bucket, versionPrefix);
     const manifest = {
       tempered: { manifestVersion: 1, packageVersion: deps.packageVersion ?? (await packageVersion()) },
@@ -78,26 +84,19 @@ export async function promoteArtifact(deps: ActivityDeps, input: PromoteInput): 
 
   let productionUri: string | undefined;
   if (decision.passed) {
-    const current = await deps.store.getJson<ProductionPointer>(bucket, paths.pointer).catch((err: unknown) => {
-      if (err instanceof ObjectNotFoundError) return undefined;
-      throw err;
-    });
+    const current = await readPointer(deps.store, spec);
     // A promotion retried long after a newer version took production must not move the pointer back.
     if (current?.version !== record.version && versionNumber(current?.version) < versionNumber(record.version)) {
-      const pointer: ProductionPointer = {
+      await writePointer(deps.store, spec.artifacts, {
         version: record.version,
-        uri,
         runId,
         workflowId,
         promotedAt: new Date().toISOString(),
-      };
-      await deps.store.putJson(bucket, paths.pointer, pointer);
+      });
     }
     productionUri = formatS3Uri(bucket, paths.pointer);
   }
-  const serving = decision.passed
-    ? (await deps.store.getJson<ProductionPointer>(bucket, paths.pointer)).version === record.version
-    : false;
+  const serving = decision.passed ? (await readPointer(deps.store, spec))?.version === record.version : false;
   return { uri, version: record.version, promoted: serving, ...(productionUri ? { productionUri } : {}) };
 }
 
@@ -105,7 +104,7 @@ const versionNumber = (v: string | undefined) => (v ? Number(/^v(\d+)$/.exec(v)?
 
 async function reserveVersion(
   deps: ActivityDeps,
-  paths: ReturnType<typeof artifactPaths>,
+  paths: ArtifactPaths,
   workflowId: string,
   runId: string,
 ): Promise<PromotionRecord> {
@@ -136,9 +135,9 @@ async function reserveVersion(
   throw new Error(`could not reserve a version under ${paths.root}: every number was taken by concurrent promotions`);
 }
 
-async function readRecords(deps: ActivityDeps, paths: ReturnType<typeof artifactPaths>): Promise<PromotionRecord[]> {
+async function readRecords(deps: ActivityDeps, paths: ArtifactPaths): Promise<PromotionRecord[]> {
   const out: PromotionRecord[] = [];
-  for (const e of await deps.store.list(paths.bucket, `${paths.root}/promotions/`)) {
+  for (const e of await deps.store.list(paths.bucket, paths.promotions)) {
     const r = await deps.store.getJson<PromotionRecord>(paths.bucket, e.key).catch(() => undefined);
     if (r && /^v\d+$/.test(r.version)) out.push(r);
   }

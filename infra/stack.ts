@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Connection } from '../storage/connection';
 import { DEFAULT_S3_REGION, formatS3Endpoint, maskSecret, parseS3Endpoint } from '../storage/connection';
@@ -18,6 +18,7 @@ import {
   stackPaths,
 } from './config';
 import { checkS3, checkTemporal, isCredentialError, waitUntil } from './health';
+import { WEED_LOCKDOWN_ARGS, writeStoreSecurity } from './store-security';
 import {
   acquireLock,
   freePorts,
@@ -191,6 +192,8 @@ function weedArgs(paths: StackPaths, ports: StackPorts): string[] {
     '-s3.port.iceberg=0',
     '-s3.port.lance=0',
     `-s3.config=${paths.identities}`,
+    // Every other door needs a key too: see store-security.ts (security.toml in this working directory).
+    ...WEED_LOCKDOWN_ARGS,
     `-s3.port=${ports.s3}`,
     `-s3.port.grpc=${ports.s3Grpc}`,
     `-master.port=${ports.weedMaster}`,
@@ -290,8 +293,10 @@ export async function up(options: StackOptions = {}): Promise<StackInfo> {
   const needLocal = !r.externalTemporal || !r.externalS3;
   if (needLocal) {
     for (const dir of [paths.home, paths.temporalDir, paths.s3Dir, paths.logs, paths.run]) {
-      mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
     }
+    // The home holds keys, the store's data and Temporal's SQLite file (whole specs, in every history): owner only.
+    for (const dir of [paths.home, paths.temporalDir, paths.s3Dir]) chmodSync(dir, 0o700);
   }
 
   const release = needLocal ? await acquireLock(paths.lock) : () => {};
@@ -343,6 +348,7 @@ export async function up(options: StackOptions = {}): Promise<StackInfo> {
     }
     if (wantWeed) {
       writeIdentities(paths, creds);
+      writeStoreSecurity(paths.s3Dir);
       const pid = spawnServer(state.weedBin!, weedArgs(paths, ports), paths.weedLog, paths.s3Dir, 'weed mini');
       writePid(paths.weedPid, pid);
       started.push({ name: 'weed', pid });
@@ -392,6 +398,11 @@ export async function up(options: StackOptions = {}): Promise<StackInfo> {
         );
       }),
     ]);
+    if (!r.externalTemporal) {
+      for (const file of [paths.temporalDb, `${paths.temporalDb}-wal`, `${paths.temporalDb}-shm`]) {
+        if (existsSync(file)) chmodSync(file, 0o600);
+      }
+    }
     return info;
   } catch (err) {
     // Leave nothing half-started behind.

@@ -1,14 +1,12 @@
 /**
- * Where the served model comes from: a local folder, a fixed S3 prefix, or the production pointer
- * (`s3://<bucket>/<prefix>/<modelName>/production.json` = `{ "version": "v3", "uri": "s3://…/versions/v3/" }`)
- * that promotion moves. The server polls `fingerprint()` and calls `load()` when it changes.
+ * Where the served model comes from: a local folder, a fixed S3 prefix, or the production pointer that promotion
+ * moves (its layout and checks: artifacts/store.ts). The server polls `fingerprint()` and calls `load()` when it changes.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
-import { MODEL_JSON, loadModel, loadModelFromBytes } from '../tensor/models/io';
-import type { ModelFiles } from '../tensor/models/io';
+import type { ProductionPointer } from '../artifacts/store';
+import { DEFAULT_ARTIFACTS, loadStoredModel, pointerUri, readPointer as readPointerAt } from '../artifacts/store';
 import type { ObjectStore } from '../storage/object-store';
-import { ObjectNotFoundError, parseS3Uri } from '../storage/object-store';
+import { loadModel } from '../tensor/models/io';
 
 /** A model ready to answer, and what it is. The server owns `model` and disposes it when it is replaced. */
 export interface LoadedModel {
@@ -31,18 +29,13 @@ export interface ModelSource {
   load(): Promise<LoadedModel & { fingerprint?: string }>;
 }
 
-/** The production pointer object the promotion step writes. Extra fields are kept (and ignored). */
-export const ProductionPointer = z.looseObject({
-  version: z.string().min(1),
-  uri: z.string().regex(/^s3:\/\/[^/]+\/.+/, 'expected s3://bucket/prefix/ of the model version'),
-  labels: z.array(z.string()).optional(),
-  classNames: z.array(z.string()).optional(),
-});
-export type ProductionPointer = z.infer<typeof ProductionPointer>;
-
-/** `s3://tempered/models/<name>/production.json`: where promotion keeps the pointer by default. */
-export function defaultPointerUri(modelName: string, bucket = 'tempered', prefix = 'models'): string {
-  return `s3://${bucket}/${prefix}/${modelName}/production.json`;
+/** Where promotion keeps the pointer of `modelName` by default (the spec's artifacts defaults). */
+export function defaultPointerUri(
+  modelName: string,
+  bucket = DEFAULT_ARTIFACTS.bucket,
+  prefix = DEFAULT_ARTIFACTS.prefix,
+): string {
+  return pointerUri({ bucket, prefix, modelName });
 }
 
 function labelsFromModel(model: tf.LayersModel): string[] | undefined {
@@ -65,34 +58,7 @@ export function folderSource(dir: string, version = 'local'): ModelSource {
 }
 
 /** Reads `model.json` and every weight file its manifest lists under `s3://bucket/prefix/`. */
-export async function loadModelFromS3(store: ObjectStore, uri: string): Promise<tf.LayersModel> {
-  const { bucket, key } = parseS3Uri(uri, { requireKey: false, field: 'model uri' });
-  const prefix = key === '' || key.endsWith('/') ? key : `${key}/`;
-  const get = async (name: string) => {
-    try {
-      return new Uint8Array(await store.getBytes(bucket, `${prefix}${name}`));
-    } catch (err) {
-      if (err instanceof ObjectNotFoundError) throw new Error(`s3://${bucket}/${prefix}${name}: no such object`);
-      throw err;
-    }
-  };
-  const files: ModelFiles = { [MODEL_JSON]: await get(MODEL_JSON) };
-  let manifest: { paths?: unknown }[] = [];
-  try {
-    manifest =
-      (JSON.parse(new TextDecoder().decode(files[MODEL_JSON])) as { weightsManifest?: typeof manifest })
-        .weightsManifest ?? [];
-  } catch {
-    // loadModelFromBytes names the broken model.json.
-  }
-  for (const group of Array.isArray(manifest) ? manifest : []) {
-    for (const p of Array.isArray(group?.paths) ? group.paths : []) {
-      const name = String(p).replace(/^(\.\/)+/, '');
-      if (name && !name.includes('..') && !(name in files)) files[name] = await get(name);
-    }
-  }
-  return loadModelFromBytes(files);
-}
+export const loadModelFromS3 = loadStoredModel;
 
 /** A model at a fixed S3 prefix. Never changes while served. */
 export function s3FolderSource(store: ObjectStore, uri: string): ModelSource {
@@ -106,30 +72,14 @@ export function s3FolderSource(store: ObjectStore, uri: string): ModelSource {
   };
 }
 
-/** Reads and validates the production pointer; errors name it. */
+/**
+ * Reads and checks the production pointer (artifacts/store.ts); errors name it: missing, unparsable, or naming a
+ * model outside its `versions/` folder.
+ */
 export async function readPointer(store: ObjectStore, pointerUri: string): Promise<ProductionPointer> {
-  const { bucket, key } = parseS3Uri(pointerUri, { field: '--pointer' });
-  let raw: Buffer;
-  try {
-    raw = await store.getBytes(bucket, key);
-  } catch (err) {
-    if (err instanceof ObjectNotFoundError) {
-      throw new Error(`${pointerUri}: no production pointer (has a model been promoted yet?)`, { cause: err });
-    }
-    throw err;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new Error(`${pointerUri}: expected JSON { "version": "v3", "uri": "s3://…/" }, got unparsable text`);
-  }
-  const parsed = ProductionPointer.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`${pointerUri}: ${issue.path.join('.') || '(pointer)'}: ${issue.message}`);
-  }
-  return parsed.data;
+  const pointer = await readPointerAt(store, pointerUri);
+  if (!pointer) throw new Error(`${pointerUri}: no production pointer (has a model been promoted yet?)`);
+  return pointer;
 }
 
 /** The model the production pointer names; changes when promotion moves the pointer. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 
 /** The files of a saved model by name: `model.json` and the weight files its manifest lists (`weights.bin`). */
 export type ModelFiles = Record<string, Uint8Array>;
@@ -69,6 +69,31 @@ export async function saveModelToBytes(model: tf.LayersModel): Promise<ModelFile
   return files;
 }
 
+/**
+ * The one path-safety rule for the files of a saved model: a name listed in a weightsManifest (or written beside
+ * model.json) is a plain relative name inside the model's folder: no absolute path, no `..` or `.` segment, no
+ * backslash, no empty segment, only `A-Z a-z 0-9 . _ -` and `/`. A leading `./` is dropped. Returns the clean
+ * name; anything else is a {@link ModelFileError} on `where` (the model.json that listed it).
+ */
+export function modelFileName(listed: string, where: string): string {
+  const name = String(listed).replace(/^(\.\/)+/, '');
+  const segments = name.split('/');
+  if (
+    name === '' ||
+    name.length > 255 ||
+    !/^[A-Za-z0-9._/-]+$/.test(name) ||
+    segments.some((s) => s === '' || s === '.' || s === '..')
+  ) {
+    throw new ModelFileError(where, `weightsManifest names '${listed}'; expected a file name inside the model folder`);
+  }
+  return name;
+}
+
+/** The weight paths a model.json lists, as written (check each with {@link modelFileName}). */
+export function weightPathsOf(modelJson: Uint8Array, where: string): string[] {
+  return parseModelJson(modelJson, where).weightsManifest.flatMap((g) => g.paths.map(String));
+}
+
 function parseModelJson(bytes: Uint8Array | undefined, where: string): tf.io.ModelJSON {
   if (bytes === undefined) throw new ModelFileError(where, 'missing');
   let json: unknown;
@@ -106,10 +131,7 @@ async function loadFromFiles(
   const names: string[] = [];
   for (const group of modelJson.weightsManifest) {
     for (const listed of group.paths) {
-      const path = listed.replace(/^(\.\/)+/, '');
-      if (path === '' || isAbsolute(path) || path.split(/[\\/]/).includes('..')) {
-        throw new ModelFileError(where(MODEL_JSON), `weightsManifest names '${listed}'; expected a file beside it`);
-      }
+      const path = modelFileName(listed, where(MODEL_JSON));
       const bytes = await read(path);
       if (bytes === undefined) {
         throw new ModelFileError(where(path), `missing (listed in the weightsManifest of ${where(MODEL_JSON)})`);
