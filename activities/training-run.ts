@@ -78,6 +78,8 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
   let checkpoints = resume ? resume.index : 0;
   let lastKey = resume?.key;
   let lastSavedAt = resume ? trainer.completedBatches : -1;
+  /** The batch cursor of `lastKey` (the resume point a retry would start from). */
+  let lastCursor = resume?.cursor;
   let lastProgressAt = 0;
   let last: { loss: number; eps: number; examplesPerSec: number } | undefined;
 
@@ -91,6 +93,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
     imagesPerSecond: last?.examplesPerSec ?? 0,
     checkpoints,
     checkpointKey: lastKey ? `s3://${place.bucket}/${lastKey}` : undefined,
+    checkpointCursor: lastCursor,
     backend: o.backend,
   });
   const heartbeat = () => {
@@ -120,6 +123,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
     checkpoints++;
     lastKey = key;
     lastSavedAt = trainer.completedBatches;
+    lastCursor = trainer.completedBatches;
     heartbeat();
     await signal(true);
   };

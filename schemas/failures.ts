@@ -25,6 +25,8 @@ export const Failure = {
   BackendUnavailable: 'BackendUnavailable',
   /** The object store refused the credentials or the bucket policy forbids the operation. */
   AccessDenied: 'AccessDenied',
+  /** A long activity failed `compute.maxAttemptsWithoutProgress` times in a row without advancing its checkpoint. */
+  NoProgress: 'NoProgress',
 } as const;
 export type Failure = (typeof Failure)[keyof typeof Failure];
 

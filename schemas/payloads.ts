@@ -102,6 +102,8 @@ export const TrainProgress = z.strictObject({
   imagesPerSecond: z.number().min(0),
   checkpoints: count,
   checkpointKey: z.string().optional(),
+  /** Global batch cursor of `checkpointKey`: how far a retry would resume from (progress-aware retries). */
+  checkpointCursor: count.optional(),
   backend: Backend.optional(),
 });
 export type TrainProgress = z.infer<typeof TrainProgress>;

@@ -289,6 +289,16 @@ export const ComputeSpec = z
     trainingTimeout: Duration.default('12h').meta({ description: 'start-to-close of one training attempt' }),
     evaluationTimeout: Duration.default('2h').meta({ description: 'start-to-close of one evaluation attempt' }),
     heartbeatTimeout: Duration.default('2m').meta({ description: 'training attempts silent this long are retried' }),
+    maxAttemptsWithoutProgress: z
+      .int()
+      .min(1)
+      .max(100)
+      .default(3)
+      .meta({
+        description:
+          'training fails after this many attempts in a row that did not advance its checkpoint; attempts that did ' +
+          'advance it are free (a worker may be preempted any number of times)',
+      }),
   })
   .meta({ description: 'where and how the work runs' });
 export type ComputeSpec = z.infer<typeof ComputeSpec>;

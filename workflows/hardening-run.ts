@@ -23,6 +23,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -45,6 +46,7 @@ import {
 import { type Spec, type SpecInput, formatSpecErrors, safeParseSpec } from '../schemas/spec';
 import { evaluateGate, summarize } from './gate';
 import { approveSignal, cancelSignal, progressQuery, progressSignal, rejectSignal } from './messages';
+import { DEFAULT_PROGRESS_RETRY, lastHeartbeatDetails, retryWhileProgressing } from './progress-retry';
 
 /** Workflow time: deterministic (the time of the current workflow task), not the machine's clock. */
 const now = () => new Date().getTime();
@@ -88,12 +90,21 @@ function proxies(spec: Spec) {
       nonRetryableErrorTypes,
     },
   });
+  // One attempt per schedule: the workflow retries it while attempts advance the checkpoint (progress-retry.ts).
+  const trainingOnce = proxyActivities<Activities>({
+    taskQueue: heavyQueue,
+    startToCloseTimeout: trainingTimeout,
+    heartbeatTimeout,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { maximumAttempts: 1, nonRetryableErrorTypes },
+  });
   return {
     fetchDataset: io.fetchDataset,
     promoteArtifact: io.promoteArtifact,
     writeReport: io.writeReport,
     prepareModel: training.prepareModel,
     adversarialTrain: training.adversarialTrain,
+    adversarialTrainOnce: trainingOnce.adversarialTrain,
     baselineEval: evaluation.baselineEval,
     benchmark: evaluation.benchmark,
   };
@@ -114,6 +125,18 @@ function checkpointFromCancellation(err: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * How far training got, for progress-aware retries: the newest checkpoint cursor the progress signal reported or
+ * the failed attempt's last heartbeat carried (a killed worker's heartbeat outlives it on the server).
+ */
+function trainingCursor(state: RunProgress, err: unknown): number | undefined {
+  const beat = lastHeartbeatDetails(err) as { progress?: { checkpointCursor?: unknown } } | undefined;
+  const fromBeat = typeof beat?.progress?.checkpointCursor === 'number' ? beat.progress.checkpointCursor : undefined;
+  const fromSignal = state.training?.checkpointCursor;
+  if (fromBeat === undefined) return fromSignal;
+  return fromSignal === undefined ? fromBeat : Math.max(fromBeat, fromSignal);
 }
 
 export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
@@ -245,7 +268,18 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
     summary.baseline = summarize(spec.gate, baseline);
     summary.backend = baseline.backend;
 
-    const trained = await stage('training', () => act.adversarialTrain({ runId, spec, dataset, model: baselineModel }));
+    const trainInput = { runId, spec, dataset, model: baselineModel };
+    const trained = await stage('training', () =>
+      // Histories recorded before progress-aware retries used the proxy's fixed attempt budget.
+      patched('progress-aware-training-retries')
+        ? retryWhileProgressing({
+            what: 'training',
+            policy: { ...DEFAULT_PROGRESS_RETRY, maxAttemptsWithoutProgress: spec.compute.maxAttemptsWithoutProgress },
+            cursor: (err) => trainingCursor(state, err),
+            attempt: () => act.adversarialTrainOnce(trainInput),
+          })
+        : act.adversarialTrain(trainInput),
+    );
     state.checkpointKey = trained.checkpointKey;
     state.checkpoints = Math.max(state.checkpoints, trained.checkpoints);
     summary.backend = trained.backend;

@@ -287,6 +287,66 @@ describe('hardeningRun', () => {
     assert.deepEqual(names(calls), ['fetchDataset']);
   });
 
+  test('training attempts that advanced the checkpoint do not spend the retry budget', async () => {
+    let attempts = 0;
+    const adversarialTrain = async (input: AdversarialTrainInput): Promise<TrainResult> => {
+      const ctx = Context.current();
+      const workflow = env.client.workflow.getHandle(ctx.info.workflowExecution?.workflowId ?? '');
+      const n = ++attempts;
+      if (n > 5) return base.activities.adversarialTrain(input);
+      const progress = {
+        epoch: 0,
+        epochs: 5,
+        batch: n * 4,
+        batchesPerEpoch: 100,
+        epsilon: 0.05,
+        loss: 1.2,
+        imagesPerSecond: 900,
+        checkpoints: n,
+        checkpointCursor: n * 4,
+      };
+      if (n === 3 || n === 4) {
+        // A killed worker: the cursor reaches the workflow only through the heartbeat the server kept.
+        ctx.heartbeat({ cursor: n * 4, checkpoints: n, progress });
+        await Promise.race([ctx.cancelled, ctx.sleep(10_000)]).catch(() => undefined);
+        throw new Error('the worker is gone');
+      }
+      await workflow.signal(progressSignal, progress);
+      throw new Error(`preempted after checkpoint ${n}`);
+    };
+    const base = fakeActivities();
+    const { activities, calls } = fakeActivities({ adversarialTrain });
+    const summary = await runHardening(
+      env,
+      { version: 1, compute: { heartbeatTimeout: '1s', maxAttemptsWithoutProgress: 2 } },
+      activities,
+    );
+    assert.equal(summary.status, 'completed');
+    // Five failures, more than the budget of two, and each attempt is a fresh schedule (attempt 1).
+    const training = calls.filter((c) => c.name === 'adversarialTrain');
+    assert.deepEqual(
+      training.map((c) => c.attempt),
+      [1, 1, 1, 1, 1, 1],
+    );
+  });
+
+  test('training attempts that make no progress fail the run with NoProgress once the budget is spent', async () => {
+    const { activities, calls } = fakeActivities({
+      adversarialTrain: async () => {
+        throw new Error('CUDA out of memory');
+      },
+    });
+    const cause = await failure(
+      runHardening(env, { version: 1, compute: { maxAttemptsWithoutProgress: 2 } }, activities),
+    );
+    assert.equal(cause.type, Failure.NoProgress);
+    assert.equal(cause.nonRetryable, true);
+    assert.match(cause.message, /^training: 2 attempts in a row made no progress \(no progress was ever reported/);
+    assert.match(cause.message, /compute\.maxAttemptsWithoutProgress is 2\); last error: CUDA out of memory$/);
+    assert.equal(calls.filter((c) => c.name === 'adversarialTrain').length, 2);
+    assert.ok(!names(calls).includes('benchmark'));
+  });
+
   test('a transient failure is retried', async () => {
     let failures = 1;
     const base = fakeActivities();
