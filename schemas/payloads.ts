@@ -341,3 +341,41 @@ export const WriteReportInput = z.strictObject({
   hardened: Metrics.optional(),
 });
 export type WriteReportInput = z.infer<typeof WriteReportInput>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The fanned-out evaluation (`workflows/evaluation.ts`): shards of test images on the heavy queue, one extras
+// activity (ε curve, example images, sanity probes), one reduction into `Metrics`.
+
+/** One shard: test images [start, start + count) of the evaluation. */
+export const EvaluateShardInput = z.strictObject({
+  ...EvaluateInput.shape,
+  shard: z.strictObject({ index: count, start: count, count: z.int().min(1) }),
+});
+export type EvaluateShardInput = z.infer<typeof EvaluateShardInput>;
+
+/** What a shard hands back: where its per-example results lie, and how it ran. */
+export const EvaluateShardRef = z.strictObject({
+  index: count,
+  start: count,
+  count: z.int().min(1),
+  /** Object-store key (in `spec.artifacts.bucket`) of the shard's per-example results. */
+  key: z.string().min(1),
+  seconds,
+  backend: Backend,
+  /** The attempt resumed from an earlier attempt's heartbeat at this attack and batch. */
+  resumedAt: z.strictObject({ phase: count, attack: count, batch: count }).optional(),
+});
+export type EvaluateShardRef = z.infer<typeof EvaluateShardRef>;
+
+/** What the extras activity hands back: the object-store key of its results. */
+export const EvaluationExtrasRef = z.strictObject({ key: z.string().min(1), seconds, backend: Backend });
+export type EvaluationExtrasRef = z.infer<typeof EvaluationExtrasRef>;
+
+export const ReduceEvaluationInput = z.strictObject({
+  ...EvaluateInput.shape,
+  shards: z.array(EvaluateShardRef).min(1),
+  extras: EvaluationExtrasRef,
+  /** Wall-clock seconds of the whole evaluation, as the workflow saw them. */
+  seconds,
+});
+export type ReduceEvaluationInput = z.infer<typeof ReduceEvaluationInput>;
