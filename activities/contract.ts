@@ -13,12 +13,16 @@ import type {
   AdversarialTrainInput,
   DatasetRef,
   EvaluateInput,
+  EvaluateShardInput,
+  EvaluateShardRef,
+  EvaluationExtrasRef,
   FetchDatasetInput,
   Metrics,
   PrepareModelInput,
   PreparedModel,
   PromoteInput,
   PromoteResult,
+  ReduceEvaluationInput,
   ReportResult,
   TrainResult,
   WriteReportInput,
@@ -39,7 +43,10 @@ export interface Activities {
    */
   prepareModel(input: PrepareModelInput): Promise<PreparedModel>;
 
-  /** heavy queue. Clean accuracy and every `spec.evaluation.attacks` entry on the model before hardening. */
+  /**
+   * heavy queue. Clean accuracy and every `spec.evaluation.attacks` entry on the model before hardening, in one
+   * activity. Runs started before the evaluation was fanned out (`patched('evaluation-fanout')`) still call it.
+   */
   baselineEval(input: EvaluateInput): Promise<Metrics>;
 
   /**
@@ -53,8 +60,22 @@ export interface Activities {
    */
   adversarialTrain(input: AdversarialTrainInput): Promise<TrainResult>;
 
-  /** heavy queue. The full benchmark of the hardened model: attacks, ε curve, per class, confusion, examples. */
+  /** heavy queue. The benchmark of the hardened model in one activity; as `baselineEval`, for older runs. */
   benchmark(input: EvaluateInput): Promise<Metrics>;
+
+  /**
+   * heavy queue, one shard of an evaluation (`workflows/evaluation.ts`): the suite and each listed attack on test
+   * images [start, start + count). Heartbeats after every batch and every few seconds (the proxy has a heartbeat
+   * timeout) with its phase, attack, batch and per-example flags; a retried attempt resumes there. Stores its
+   * per-example results in the object store and returns their key.
+   */
+  evaluateShard(input: EvaluateShardInput): Promise<EvaluateShardRef>;
+
+  /** heavy queue. Beside the shards: the ε curve, the report's example pairs and the sanity probes. */
+  evaluationExtras(input: EvaluateInput): Promise<EvaluationExtrasRef>;
+
+  /** io queue. Reduces the shards' per-example results and the extras to the evaluation's `Metrics`. */
+  reduceEvaluation(input: ReduceEvaluationInput): Promise<Metrics>;
 
   /**
    * io queue. Stores the hardened model as a new version under `spec.artifacts` whatever the decision, and

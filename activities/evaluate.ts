@@ -1,10 +1,13 @@
-import type { EvaluateInput, Metrics } from '../schemas/payloads';
+import type { EvaluateInput, EvaluationExtrasRef, Metrics, ReduceEvaluationInput } from '../schemas/payloads';
 import type { ResolvedEvalAttack } from '../schemas/spec';
 import { evaluate, sampleAdversarialExamples } from '../tensor/eval';
 import type { EvalAttack } from '../tensor/eval';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, heartbeat, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
+import type { ShardFile } from './evaluate-shard';
+import { buildMetrics } from './evaluation-metrics';
+import type { EvaluationExtras } from './evaluation-metrics';
 import { checkModelFits, readModel } from './models';
 
 /** Where an evaluation keeps the example images it drew (the report reads them). */
@@ -95,4 +98,92 @@ export function toCoreAttack(a: ResolvedEvalAttack): EvalAttack {
     stepSize: a.stepSize * eps,
     randomStart: a.randomStart,
   };
+}
+
+/** Where the extras activity keeps what it measured. */
+export const extrasKey = (workflowId: string, role: 'baseline' | 'hardened') =>
+  `${workPrefix(workflowId)}${role}/extras.json`;
+
+/**
+ * evaluationExtras (heavy queue): what an evaluation measures beside its shards, on the same test images: the ε
+ * curve (PGD with the first multi-step listed attack's steps and step fraction), a few clean/adversarial example
+ * pairs for the report, and the sanity probes. Runs beside the shards; heartbeats every batch.
+ */
+export async function evaluationExtras(deps: ActivityDeps, input: EvaluateInput): Promise<EvaluationExtrasRef> {
+  const { spec, dataset, role } = input;
+  const backend = await ensureBackend(deps, spec);
+  const { workflowId } = execution();
+  const test = await openSplit(deps, dataset, spec, 'test');
+  const model = await readModel(deps.store, input.model);
+  const started = performance.now();
+  try {
+    checkModelFits(model, test, input.model.uri);
+    const curveAttack = spec.evaluation.attacks.find((a) => a.steps > 1) ?? spec.evaluation.attacks[0];
+    const report = await evaluate(model, test, {
+      epsCurve: {
+        norm: curveAttack.norm,
+        steps: curveAttack.steps,
+        restarts: 1,
+        stepFraction: curveAttack.stepSize,
+        epsilons: spec.evaluation.epsCurve,
+      },
+      batchSize: spec.evaluation.batchSize,
+      seed: spec.training.seed,
+      onProgress: (done, total) => heartbeat({ role, done, total }),
+    });
+    const exampleAttack = spec.evaluation.attacks.find((a) => a.name === spec.gate.attack) ?? curveAttack;
+    const samples = await sampleAdversarialExamples(model, test, toCoreAttack(exampleAttack), {
+      count: spec.evaluation.examples,
+    });
+    const imagesKey = examplesKey(workflowId, role);
+    await deps.store.putJson(spec.artifacts.bucket, imagesKey, samples);
+    const extras: EvaluationExtras = {
+      epsCurve: (report.epsCurve?.points ?? []).map((p) => ({ eps: p.eps, accuracy: p.robustAccuracy })),
+      examples: samples.samples.map((s) => ({
+        index: s.index,
+        label: s.label,
+        cleanPrediction: s.cleanPrediction,
+        adversarialPrediction: s.adversarialPrediction,
+        attack: exampleAttack.name,
+        imageKey: `s3://${spec.artifacts.bucket}/${imagesKey}`,
+      })),
+      sanity: [],
+    };
+    const key = extrasKey(workflowId, role);
+    await deps.store.putJson(spec.artifacts.bucket, key, extras);
+    return { key, seconds: (performance.now() - started) / 1000, backend };
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * reduceEvaluation (io queue): reads the shards' per-example results and the extras, reduces them to `Metrics`
+ * (worst case, waterfall, intervals, per class, confusion) and reports them to the worker's metrics.
+ */
+export async function reduceEvaluation(deps: ActivityDeps, input: ReduceEvaluationInput): Promise<Metrics> {
+  const { spec, dataset, role } = input;
+  const { workflowId } = execution();
+  const bucket = spec.artifacts.bucket;
+  const read = async <T>(key: string) => JSON.parse((await deps.store.getBytes(bucket, key)).toString('utf8')) as T;
+  const [shards, extras] = await Promise.all([
+    Promise.all(input.shards.map((s) => read<ShardFile>(s.key))),
+    read<EvaluationExtras>(input.extras.key),
+  ]);
+  const metrics = buildMetrics({
+    spec,
+    shards,
+    extras,
+    classNames: dataset.classNames,
+    numClasses: dataset.counts.classes,
+    seconds: input.seconds,
+    backend: input.shards[0]?.backend ?? input.extras.backend,
+  });
+  deps.metrics?.evaluation({
+    runId: workflowId,
+    role,
+    clean: metrics.clean,
+    robust: metrics.robust.map((r) => ({ attack: r.attack, accuracy: r.accuracy })),
+  });
+  return metrics;
 }

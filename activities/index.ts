@@ -2,7 +2,8 @@ import type { Activities } from './contract';
 import { adversarialTrain } from './adversarial-train';
 import { execution } from './context';
 import type { ActivityDeps } from './deps';
-import { evaluateModel } from './evaluate';
+import { evaluateModel, evaluationExtras, reduceEvaluation } from './evaluate';
+import { evaluateShard } from './evaluate-shard';
 import { fetchDataset } from './fetch-dataset';
 import { prepareModel } from './prepare-model';
 import { promoteArtifact } from './promote';
@@ -12,8 +13,15 @@ export type { ActivityDeps, ActivityMetrics } from './deps';
 export type { Activities } from './contract';
 
 /** Which queue each activity polls: heavy tensor work apart from I/O, so GPU workers scale on their own. */
-export const IO_ACTIVITIES = ['fetchDataset', 'promoteArtifact', 'writeReport'] as const;
-export const HEAVY_ACTIVITIES = ['prepareModel', 'baselineEval', 'adversarialTrain', 'benchmark'] as const;
+export const IO_ACTIVITIES = ['fetchDataset', 'promoteArtifact', 'writeReport', 'reduceEvaluation'] as const;
+export const HEAVY_ACTIVITIES = [
+  'prepareModel',
+  'baselineEval',
+  'adversarialTrain',
+  'benchmark',
+  'evaluateShard',
+  'evaluationExtras',
+] as const;
 
 /** The activities bound to their dependencies; the worker passes the real ones, tests may pass fakes. */
 export function createActivities(deps: ActivityDeps): Activities {
@@ -37,6 +45,9 @@ export function createActivities(deps: ActivityDeps): Activities {
     baselineEval: timed('baselineEval', (d, input) => evaluateModel(d, { ...input, role: 'baseline' })),
     adversarialTrain: timed('adversarialTrain', adversarialTrain),
     benchmark: timed('benchmark', (d, input) => evaluateModel(d, { ...input, role: 'hardened' })),
+    evaluateShard: timed('evaluateShard', evaluateShard),
+    evaluationExtras: timed('evaluationExtras', evaluationExtras),
+    reduceEvaluation: timed('reduceEvaluation', reduceEvaluation),
     promoteArtifact: timed('promoteArtifact', promoteArtifact),
     writeReport: timed('writeReport', writeReport),
   };

@@ -3,7 +3,7 @@
  * checkpoints and weights stay on disk caches and in the object store. Workflow-safe (zod only).
  */
 import { z } from 'zod';
-import { Architecture, Spec } from './spec';
+import { Architecture, Spec, SuiteName } from './spec';
 
 const accuracy = z.number().min(0).max(1);
 const count = z.int().min(0);
@@ -37,8 +37,52 @@ export const ModelRef = z.strictObject({
 });
 export type ModelRef = z.infer<typeof ModelRef>;
 
-export const AttackAccuracy = z.strictObject({ attack: z.string(), eps: z.number().min(0), accuracy });
+/** A 95 % Wilson score interval on an accuracy. */
+export const Interval = z.strictObject({ low: accuracy, high: accuracy });
+export type Interval = z.infer<typeof Interval>;
+
+export const AttackAccuracy = z.strictObject({
+  attack: z.string(),
+  eps: z.number().min(0),
+  accuracy,
+  /** 95 % Wilson interval (absent in results recorded before intervals existed). */
+  interval: Interval.optional(),
+});
 export type AttackAccuracy = z.infer<typeof AttackAccuracy>;
+
+/** One step of the suite's waterfall: the attack ran on the points every earlier attack left robust. */
+export const SuiteAttackMetrics = z.strictObject({
+  attack: z.string(),
+  /** Points this attack broke that every earlier attack had left robust. */
+  broke: count,
+  /** Robust accuracy once this attack (and every earlier one) has run. */
+  accuracyAfter: accuracy,
+  interval: Interval,
+});
+export type SuiteAttackMetrics = z.infer<typeof SuiteAttackMetrics>;
+
+/** The per-example worst case: a point counts as robust only if no attack of the evaluation broke it. */
+export const WorstCase = z.strictObject({
+  accuracy,
+  interval: Interval,
+  /** Points correct on clean inputs that no attack broke. */
+  robust: count,
+  eps: z.number().min(0),
+});
+export type WorstCase = z.infer<typeof WorstCase>;
+
+/**
+ * One gradient-masking sanity check: whether it fired and the numbers it read (the gate and the report decide
+ * what to say about it).
+ */
+export const SanityFlag = z.strictObject({
+  check: z.string(),
+  fired: z.boolean(),
+  /** One line with the numbers, e.g. `robust accuracy at ε=0.15 is 0.42 > 0.40 at ε=0.1`. */
+  detail: z.string(),
+  numbers: z.record(z.string(), z.number()),
+});
+export type SanityFlag = z.infer<typeof SanityFlag>;
 
 export const ClassMetrics = z.strictObject({
   label: count,
@@ -62,10 +106,21 @@ export const Example = z.strictObject({
 });
 export type Example = z.infer<typeof Example>;
 
-/** What an evaluation measures. `robust` lists one entry per spec attack, in spec order. */
+/**
+ * What an evaluation measures. `robust` lists one entry per `evaluation.attacks` entry, in spec order, each run
+ * on every image; `suite`, `suiteAttacks` and `worstCase` (absent in results recorded before suites existed)
+ * give the suite's waterfall and the per-example worst case over every attack that ran.
+ */
 export const Metrics = z.strictObject({
   clean: accuracy,
+  cleanInterval: Interval.optional(),
   robust: z.array(AttackAccuracy),
+  suite: SuiteName.optional(),
+  suiteAttacks: z.array(SuiteAttackMetrics).optional(),
+  worstCase: WorstCase.optional(),
+  sanity: z.array(SanityFlag).optional(),
+  /** Shards the evaluation ran as, and the workers that ran them (identities as Temporal records them). */
+  shards: z.int().min(1).optional(),
   epsCurve: z.array(z.strictObject({ eps: z.number().min(0), accuracy })).default([]),
   perClass: z.array(ClassMetrics).default([]),
   /** confusion[true][predicted] on clean images. */
@@ -288,3 +343,41 @@ export const WriteReportInput = z.strictObject({
   hardened: Metrics.optional(),
 });
 export type WriteReportInput = z.infer<typeof WriteReportInput>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The fanned-out evaluation (`workflows/evaluation.ts`): shards of test images on the heavy queue, one extras
+// activity (ε curve, example images, sanity probes), one reduction into `Metrics`.
+
+/** One shard: test images [start, start + count) of the evaluation. */
+export const EvaluateShardInput = z.strictObject({
+  ...EvaluateInput.shape,
+  shard: z.strictObject({ index: count, start: count, count: z.int().min(1) }),
+});
+export type EvaluateShardInput = z.infer<typeof EvaluateShardInput>;
+
+/** What a shard hands back: where its per-example results lie, and how it ran. */
+export const EvaluateShardRef = z.strictObject({
+  index: count,
+  start: count,
+  count: z.int().min(1),
+  /** Object-store key (in `spec.artifacts.bucket`) of the shard's per-example results. */
+  key: z.string().min(1),
+  seconds,
+  backend: Backend,
+  /** The attempt resumed from an earlier attempt's heartbeat at this attack and batch. */
+  resumedAt: z.strictObject({ phase: count, attack: count, batch: count }).optional(),
+});
+export type EvaluateShardRef = z.infer<typeof EvaluateShardRef>;
+
+/** What the extras activity hands back: the object-store key of its results. */
+export const EvaluationExtrasRef = z.strictObject({ key: z.string().min(1), seconds, backend: Backend });
+export type EvaluationExtrasRef = z.infer<typeof EvaluationExtrasRef>;
+
+export const ReduceEvaluationInput = z.strictObject({
+  ...EvaluateInput.shape,
+  shards: z.array(EvaluateShardRef).min(1),
+  extras: EvaluationExtrasRef,
+  /** Wall-clock seconds of the whole evaluation, as the workflow saw them. */
+  seconds,
+});
+export type ReduceEvaluationInput = z.infer<typeof ReduceEvaluationInput>;

@@ -231,12 +231,42 @@ export const EvalAttack = z.strictObject({
 });
 export type EvalAttack = z.infer<typeof EvalAttack>;
 
+/**
+ * The evaluation suites. `standard` is AutoAttack's standard suite (the per-example worst case a security team
+ * signs), `plus` its extended suite, `fast` APGD-CE + APGD-T over 3 targets (nightly runs), `custom` the
+ * `evaluation.attacks` list alone.
+ */
+export const SuiteName = z.enum(['standard', 'plus', 'fast', 'custom']);
+export type SuiteName = z.infer<typeof SuiteName>;
+
+/** The attacks each built-in suite runs, in order (their names are what `gate.attack` may name). */
+export const SUITE_ATTACK_NAMES: Record<Exclude<SuiteName, 'custom'>, readonly string[]> = {
+  standard: ['apgd-ce', 'apgd-t', 'fab-t', 'square'],
+  plus: ['apgd-ce', 'apgd-dlr', 'fab', 'square', 'apgd-t', 'fab-t'],
+  fast: ['apgd-ce', 'apgd-t'],
+};
+
+/** The suite of a spec that names none and lists no attacks: the one a security team signs. */
+export const DEFAULT_SUITE = 'standard' satisfies SuiteName;
+/** The attack list of a spec that lists none: PGD-20, step ε/4 (the reported figure beside the suite's). */
+export const DEFAULT_EVAL_ATTACKS = [{ name: 'pgd20' }] as const;
+
 export const EvaluationSpec = z
   .strictObject({
+    suite: SuiteName.optional().meta({
+      description:
+        'standard (AutoAttack), plus, fast (APGD-CE + APGD-T, 3 targets) or custom (the attacks list alone); ' +
+        'custom when the spec lists attacks, standard otherwise',
+    }),
     attacks: z
       .array(EvalAttack)
       .min(1)
-      .prefault([{ name: 'pgd20' }]),
+      .optional()
+      .meta({
+        description:
+          'PGD attacks run on their own (each on every image): the whole evaluation for suite custom, the ' +
+          'reported figures beside the suite otherwise; one PGD-20 (step ε/4) when absent',
+      }),
     epsCurve: z
       .array(z.number().min(0))
       .optional()
@@ -244,6 +274,17 @@ export const EvaluationSpec = z
     testImages: z.int().min(1).default(1000).meta({ description: 'test images the attacks run on' }),
     batchSize: z.int().min(1).max(4096).default(256),
     examples: z.int().min(0).max(100).default(8).meta({ description: 'adversarial examples kept for the report' }),
+    shardImages: z
+      .int()
+      .min(1)
+      .default(250)
+      .meta({ description: 'test images per shard; each shard is one activity on the heavy queue' }),
+    maxConcurrentShards: z
+      .int()
+      .min(1)
+      .max(500)
+      .default(8)
+      .meta({ description: 'shards of one evaluation in flight at once (about one per heavy worker)' }),
   })
   .meta({ description: 'how the baseline and the hardened model are measured' });
 export type EvaluationSpec = z.infer<typeof EvaluationSpec>;
@@ -255,7 +296,15 @@ export const GateSpec = z
     attack: z
       .string()
       .optional()
-      .meta({ description: 'the evaluation attack the gate reads; the weakest result over all attacks when absent' }),
+      .meta({
+        description:
+          'the evaluation attack the gate reads (a suite attack or one of evaluation.attacks); the per-example ' +
+          'worst case over every attack when absent',
+      }),
+    failOnMaskingFlags: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'refuse promotion when a gradient-masking sanity check fires' }),
     requireApproval: z.boolean().default(false).meta({ description: 'a person approves or rejects after the gate' }),
     approvalTimeout: Duration.default('7d').meta({ description: 'no decision by then: rejected (timeout)' }),
   })
@@ -351,13 +400,21 @@ function crossFieldChecks(s: z.output<typeof SpecObject>, ctx: z.core.$Refinemen
       epsilon.warmupEpochs,
       `expected at most training.epochs (${training.epochs}) warm-up epochs`,
     );
-  const names = evaluation.attacks.map((a) => a.name);
+  const listed = evaluation.attacks ?? [];
+  const names = listed.map((a) => a.name);
   names.forEach((name, i) => {
     if (names.indexOf(name) !== i)
       issue(['evaluation', 'attacks', i, 'name'], name, 'expected a name not used by an earlier attack');
   });
-  if (gate.attack !== undefined && !names.includes(gate.attack))
-    issue(['gate', 'attack'], gate.attack, `expected one of the evaluation attacks: ${names.join(', ')}`);
+  const suite = evaluation.suite ?? (evaluation.attacks ? 'custom' : DEFAULT_SUITE);
+  const suiteNames = suite === 'custom' ? [] : SUITE_ATTACK_NAMES[suite];
+  suiteNames.forEach((name) => {
+    const i = names.indexOf(name);
+    if (i >= 0) issue(['evaluation', 'attacks', i, 'name'], name, `expected a name the ${suite} suite does not use`);
+  });
+  const known = [...suiteNames, ...(evaluation.attacks ? names : DEFAULT_EVAL_ATTACKS.map((a) => a.name))];
+  if (gate.attack !== undefined && !known.includes(gate.attack))
+    issue(['gate', 'attack'], gate.attack, `expected one of the evaluation attacks: ${known.join(', ')}`);
 }
 
 /** Fills the defaults that depend on other fields (attack ε and the ε curve follow epsilon.max). */
@@ -368,7 +425,11 @@ function resolveDerived(s: z.output<typeof SpecObject>) {
     ...s,
     evaluation: {
       ...s.evaluation,
-      attacks: s.evaluation.attacks.map((a) => ({ ...a, eps: a.eps ?? max })),
+      suite: s.evaluation.suite ?? (s.evaluation.attacks ? 'custom' : DEFAULT_SUITE),
+      attacks: (s.evaluation.attacks ?? DEFAULT_EVAL_ATTACKS.map((a) => EvalAttack.parse(a))).map((a) => ({
+        ...a,
+        eps: a.eps ?? max,
+      })),
       epsCurve: s.evaluation.epsCurve ?? [0, 0.25, 0.5, 0.75, 1, 1.5].map((f) => round(f * max)),
     },
   };

@@ -1,19 +1,63 @@
 /**
  * The gate: pure functions over metrics, deterministic, used by the workflow and unit-tested on their own.
  */
-import type { AccuracySummary, AttackAccuracy, GateDecision, Metrics } from '../schemas/payloads';
+import type { AccuracySummary, AttackAccuracy, GateDecision, Interval, Metrics } from '../schemas/payloads';
 import type { GateSpec } from '../schemas/spec';
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const EPS = 1e-9;
 
-/** The robust result the gate reads: its named attack, or the weakest result over all attacks. */
-export function gateRobust(gate: Pick<GateSpec, 'attack'>, metrics: Metrics): AttackAccuracy | undefined {
-  if (gate.attack !== undefined) return metrics.robust.find((r) => r.attack === gate.attack);
-  return metrics.robust.reduce<AttackAccuracy | undefined>(
-    (min, r) => (!min || r.accuracy < min.accuracy ? r : min),
+/** The robust figure the gate reads, with the words that say what it is. */
+export interface GateRobust extends AttackAccuracy {
+  /** e.g. `the worst case over the standard suite (apgd-ce, apgd-t, fab-t, square) and pgd20`. */
+  describe: string;
+}
+
+const interval = (i: Interval | undefined) => (i ? ` (95% interval ${pct(i.low)}–${pct(i.high)})` : '');
+
+/**
+ * The robust result the gate reads: its named attack (an `evaluation.attacks` entry on its own, or a suite attack's
+ * accuracy once it and every earlier one ran), else the per-example worst case over every attack that ran, else
+ * (results recorded before suites existed) the weakest result over all attacks.
+ */
+export function gateRobust(gate: Pick<GateSpec, 'attack'>, metrics: Metrics): GateRobust | undefined {
+  if (gate.attack !== undefined) {
+    const listed = metrics.robust.find((r) => r.attack === gate.attack);
+    if (listed) return { ...listed, describe: `under ${listed.attack} (ε=${listed.eps})` };
+    const steps = metrics.suiteAttacks ?? [];
+    const i = steps.findIndex((s) => s.attack === gate.attack);
+    if (i < 0 || !metrics.worstCase) return undefined;
+    const s = steps[i];
+    const upTo = steps.slice(0, i + 1).map((x) => x.attack);
+    return {
+      attack: s.attack,
+      eps: metrics.worstCase.eps,
+      accuracy: s.accuracyAfter,
+      interval: s.interval,
+      describe: `after ${upTo.join(' → ')} of the ${metrics.suite ?? ''} suite (ε=${metrics.worstCase.eps})`,
+    };
+  }
+  if (metrics.worstCase) {
+    const w = metrics.worstCase;
+    const suiteNames = (metrics.suiteAttacks ?? []).map((s) => s.attack);
+    const listed = metrics.suite === 'custom' ? [] : metrics.robust.map((r) => r.attack);
+    const over = [
+      ...(suiteNames.length ? [`the ${metrics.suite ?? ''} suite (${suiteNames.join(', ')})`] : []),
+      ...listed,
+    ];
+    return {
+      attack: 'worst-case',
+      eps: w.eps,
+      accuracy: w.accuracy,
+      interval: w.interval,
+      describe: `as the per-example worst case over ${over.join(' and ')} (ε=${w.eps})`,
+    };
+  }
+  const min = metrics.robust.reduce<AttackAccuracy | undefined>(
+    (m, r) => (!m || r.accuracy < m.accuracy ? r : m),
     undefined,
   );
+  return min && { ...min, describe: `under ${min.attack} (ε=${min.eps})` };
 }
 
 /** Clean and gate-robust accuracy of one evaluation. */
@@ -22,11 +66,14 @@ export function summarize(gate: Pick<GateSpec, 'attack'>, metrics: Metrics): Acc
 }
 
 /**
- * The automatic decision: the hardened model must reach `minRobustAccuracy` under the gate's attack and lose at
- * most `maxCleanAccuracyDrop` clean accuracy against the baseline. Every criterion gives a reason, met or not.
+ * The automatic decision: the hardened model must reach `minRobustAccuracy` under the gate's figure (the worst
+ * case unless `gate.attack` names one), lose at most `maxCleanAccuracyDrop` clean accuracy against the baseline,
+ * and (with `failOnMaskingFlags`, the default) raise no gradient-masking flag. Every criterion gives a reason,
+ * met or not.
  */
 export function evaluateGate(
-  gate: Pick<GateSpec, 'attack' | 'minRobustAccuracy' | 'maxCleanAccuracyDrop'>,
+  gate: Pick<GateSpec, 'attack' | 'minRobustAccuracy' | 'maxCleanAccuracyDrop'> &
+    Partial<Pick<GateSpec, 'failOnMaskingFlags'>>,
   baseline: Metrics,
   hardened: Metrics,
 ): GateDecision {
@@ -44,7 +91,7 @@ export function evaluateGate(
     const ok = robust.accuracy + EPS >= gate.minRobustAccuracy;
     passed &&= ok;
     reasons.push(
-      `robust accuracy ${pct(robust.accuracy)} under ${robust.attack} (ε=${robust.eps}) ${
+      `robust accuracy ${pct(robust.accuracy)}${interval(robust.interval)} ${robust.describe} ${
         ok ? 'meets' : 'is below'
       } the required ${pct(gate.minRobustAccuracy)}`,
     );
@@ -57,5 +104,15 @@ export function evaluateGate(
       drop > 0 ? `a drop of ${pct(drop)}` : 'no drop'
     }, ${ok ? 'within' : 'beyond'} the allowed ${pct(gate.maxCleanAccuracyDrop)}`,
   );
+  const fired = (hardened.sanity ?? []).filter((f) => f.fired);
+  const refuse = gate.failOnMaskingFlags ?? true;
+  for (const f of fired) {
+    passed &&= !refuse;
+    reasons.push(
+      `sanity check ${f.check} fired: ${f.detail}${refuse ? '' : ' (ignored: gate.failOnMaskingFlags is false)'}`,
+    );
+  }
+  if (hardened.sanity && fired.length === 0)
+    reasons.push(`no gradient-masking flag fired (${hardened.sanity.length} sanity checks)`);
   return { passed, reasons, decidedBy: 'gate' };
 }

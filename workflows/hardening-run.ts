@@ -21,6 +21,7 @@ import {
   CancelledFailure,
   allHandlersFinished,
   condition,
+  executeChild,
   isCancellation,
   log,
   patched,
@@ -35,6 +36,7 @@ import {
   CancelRequest,
   TrainProgress,
   type DatasetRef,
+  type EvaluateInput,
   type GateDecision,
   type Metrics,
   type ModelRef,
@@ -44,6 +46,7 @@ import {
   type Stage,
 } from '../schemas/payloads';
 import { type Spec, type SpecInput, formatSpecErrors, safeParseSpec } from '../schemas/spec';
+import { evaluation } from './evaluation';
 import { evaluateGate, summarize } from './gate';
 import { approveSignal, cancelSignal, progressQuery, progressSignal, rejectSignal } from './messages';
 import { DEFAULT_PROGRESS_RETRY, lastHeartbeatDetails, retryWhileProgressing } from './progress-retry';
@@ -196,6 +199,15 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
   }
   const spec = parsed.data;
   const act = proxies(spec);
+  // Each evaluation is a child workflow that fans its shards out over the heavy workers; runs recorded before
+  // that change keep their single evaluation activity.
+  const fanOut = patched('evaluation-fanout');
+  const evaluate = (role: 'baseline' | 'hardened', input: Omit<EvaluateInput, 'role'>): Promise<Metrics> =>
+    fanOut
+      ? executeChild(evaluation, { args: [{ ...input, role }], workflowId: `${runId}-${role}-evaluation` })
+      : role === 'baseline'
+        ? act.baselineEval({ ...input, role })
+        : act.benchmark({ ...input, role });
 
   /** Runs one stage in its own cancellation scope (the `cancel` signal cancels it) and times it. */
   async function stage<T>(name: Stage, fn: () => Promise<T>): Promise<T> {
@@ -262,7 +274,7 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
     summary.backend = prepared.backend ?? summary.backend;
 
     const baseline: Metrics = await stage('baseline-eval', () =>
-      act.baselineEval({ runId, spec, dataset, model: baselineModel, role: 'baseline' }),
+      evaluate('baseline', { runId, spec, dataset, model: baselineModel }),
     );
     state.baseline = baseline;
     summary.baseline = summarize(spec.gate, baseline);
@@ -286,7 +298,7 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
     summary.training = trained;
 
     const hardened: Metrics = await stage('benchmark', () =>
-      act.benchmark({ runId, spec, dataset, model: trained.model, role: 'hardened' }),
+      evaluate('hardened', { runId, spec, dataset, model: trained.model }),
     );
     state.hardened = hardened;
     summary.hardened = summarize(spec.gate, hardened);

@@ -44,7 +44,11 @@ describe('defaults', () => {
       maxCleanAccuracyDrop: 0.1,
       requireApproval: false,
       approvalTimeout: '7d',
+      failOnMaskingFlags: true,
     });
+    assert.equal(spec.evaluation.suite, 'standard');
+    assert.equal(spec.evaluation.shardImages, 250);
+    assert.equal(spec.evaluation.maxConcurrentShards, 8);
     assert.deepEqual(spec.artifacts, { bucket: 'tempered', prefix: 'models', modelName: 'classifier' });
     assert.equal(spec.compute.heavyQueue, DEFAULT_HEAVY_QUEUE);
     assert.equal(spec.compute.ioQueue, DEFAULT_IO_QUEUE);
@@ -66,6 +70,37 @@ describe('defaults', () => {
       parseSpec({ version: 1, epsilon: { max: 0.3 } }).evaluation.epsCurve,
       [0, 0.075, 0.15, 0.225, 0.3, 0.45],
     );
+  });
+
+  test('the suite: standard when nothing is listed, custom for a spec that lists attacks (old specs), or as named', () => {
+    assert.equal(parseSpec({ version: 1 }).evaluation.suite, 'standard');
+    const old = parseSpec({ version: 1, evaluation: { attacks: [{ name: 'fgsm', steps: 1 }] } });
+    assert.equal(old.evaluation.suite, 'custom');
+    assert.deepEqual(
+      old.evaluation.attacks.map((a) => a.name),
+      ['fgsm'],
+    );
+    const both = parseSpec({ version: 1, evaluation: { suite: 'fast', attacks: [{ name: 'pgd50', steps: 50 }] } });
+    assert.equal(both.evaluation.suite, 'fast');
+    assert.equal(both.evaluation.attacks[0].name, 'pgd50');
+    const named = parseSpec({ version: 1, evaluation: { suite: 'custom' } });
+    assert.deepEqual(
+      named.evaluation.attacks.map((a) => a.name),
+      ['pgd20'],
+    );
+    for (const s of [old, both, named, parseSpec({ version: 1 })]) assert.deepEqual(parseSpec(s), s);
+  });
+
+  test('the gate may name a suite attack or a listed one; listed names may not shadow the suite', () => {
+    assert.equal(parseSpec({ version: 1, gate: { attack: 'apgd-t' } }).gate.attack, 'apgd-t');
+    assert.equal(parseSpec({ version: 1, gate: { attack: 'pgd20' } }).gate.attack, 'pgd20');
+    assert.deepEqual(errors({ version: 1, evaluation: { suite: 'fast' }, gate: { attack: 'square' } }), [
+      'gate.attack: got "square", expected one of the evaluation attacks: apgd-ce, apgd-t, pgd20',
+    ]);
+    assert.deepEqual(errors({ version: 1, evaluation: { suite: 'standard', attacks: [{ name: 'square' }] } }), [
+      'evaluation.attacks[0].name: got "square", expected a name the standard suite does not use',
+    ]);
+    assert.deepEqual(errors({ version: 1, evaluation: { suite: 'bogus' } }).length, 1);
   });
 
   test('parsing is idempotent: a parsed spec parses to itself', () => {

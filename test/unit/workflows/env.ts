@@ -90,8 +90,12 @@ export function fakeActivities(overrides: Partial<Activities> = {}) {
       return { uri: 's3://tempered/models/classifier/v7', version: 'v7', promoted: decision.passed };
     },
     writeReport: async ({ runId }) => ({ uri: `s3://tempered/reports/${runId}/report.html` }),
+    evaluateShard: async ({ shard }) => ({ ...shard, key: `shards/${shard.index}.json`, seconds: 1, backend: 'wasm' }),
+    evaluationExtras: async ({ role }) => ({ key: `${role}/extras.json`, seconds: 1, backend: 'wasm' }),
+    // The fan-out's reduction answers what the single-activity evaluations answer, so one override serves both.
+    reduceEvaluation: async (input) => (input.role === 'baseline' ? all.baselineEval(input) : all.benchmark(input)),
   };
-  const all = { ...defaults, ...overrides };
+  const all: Activities = { ...defaults, ...overrides };
   const activities = Object.fromEntries(
     Object.entries(all).map(([name, fn]) => [name, record(name as keyof Activities, fn as never)]),
   ) as unknown as Activities;

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { evaluateGate, gateRobust, summarize } from '../../../workflows/gate';
+import type { Metrics } from '../../../schemas/payloads';
 import { metrics } from './fixtures';
 
 const gate = { minRobustAccuracy: 0.5, maxCleanAccuracyDrop: 0.1 };
@@ -50,4 +51,64 @@ test('reads the named attack, else the weakest one; a missing result fails', () 
   assert.equal(missing.reasons[0], 'no robust accuracy for attack cw in the benchmark');
   assert.equal(evaluateGate(gate, baseline, metrics(0.9, 0, { robust: [] })).passed, false);
   assert.deepEqual(summarize({}, m), { clean: 0.85, robust: 0.45, robustByAttack: m.robust });
+});
+
+/** A hardened model's suite result: 80 % clean, the waterfall apgd-ce → apgd-t → square, and pgd20 on its own. */
+const suite = (overrides: Partial<Metrics> = {}): Metrics =>
+  metrics(0.8, 0.62, {
+    suite: 'standard',
+    robust: [{ attack: 'pgd20', eps: 0.1, accuracy: 0.62, interval: { low: 0.59, high: 0.65 } }],
+    suiteAttacks: [
+      { attack: 'apgd-ce', broke: 200, accuracyAfter: 0.6, interval: { low: 0.57, high: 0.63 } },
+      { attack: 'apgd-t', broke: 20, accuracyAfter: 0.58, interval: { low: 0.549, high: 0.61 } },
+      { attack: 'square', broke: 0, accuracyAfter: 0.58, interval: { low: 0.549, high: 0.61 } },
+    ],
+    worstCase: { accuracy: 0.575, robust: 575, eps: 0.1, interval: { low: 0.544, high: 0.605 } },
+    sanity: [
+      { check: 'eps-monotone', fired: false, detail: 'robust accuracy never rises with ε', numbers: {} },
+      { check: 'zero-gradients', fired: false, detail: '0.0% of start points have a zero gradient', numbers: {} },
+    ],
+    ...overrides,
+  });
+
+test('reads the per-example worst case by default, with its interval and what it covers', () => {
+  const d = evaluateGate({ ...gate, minRobustAccuracy: 0.6 }, baseline, suite());
+  assert.equal(d.passed, false, 'the worst case (57.5%) is below 60% although pgd20 alone says 62%');
+  assert.equal(
+    d.reasons[0],
+    'robust accuracy 57.5% (95% interval 54.4%–60.5%) as the per-example worst case over the standard suite ' +
+      '(apgd-ce, apgd-t, square) and pgd20 (ε=0.1) is below the required 60.0%',
+  );
+  assert.equal(d.reasons.at(-1), 'no gradient-masking flag fired (2 sanity checks)');
+  assert.equal(summarize({}, suite()).robust, 0.575);
+});
+
+test('a named attack: a listed one on its own, a suite one after every earlier attack', () => {
+  assert.equal(gateRobust({ attack: 'pgd20' }, suite())?.accuracy, 0.62);
+  const apgdT = gateRobust({ attack: 'apgd-t' }, suite());
+  assert.equal(apgdT?.accuracy, 0.58);
+  assert.match(evaluateGate({ ...gate, attack: 'apgd-t' }, baseline, suite()).reasons[0], /after apgd-ce → apgd-t/);
+  assert.equal(gateRobust({ attack: 'fab-t' }, suite()), undefined);
+});
+
+test('a fired masking flag refuses promotion, naming the check and its numbers, unless switched off', () => {
+  const flagged = suite({
+    sanity: [
+      {
+        check: 'black-box-beats-white-box',
+        fired: true,
+        detail: 'square broke 3 points (0.3 pp) no white-box attack broke',
+        numbers: { points: 3 },
+      },
+    ],
+  });
+  const d = evaluateGate(gate, baseline, flagged);
+  assert.equal(d.passed, false);
+  assert.equal(
+    d.reasons.at(-1),
+    'sanity check black-box-beats-white-box fired: square broke 3 points (0.3 pp) no white-box attack broke',
+  );
+  const off = evaluateGate({ ...gate, failOnMaskingFlags: false }, baseline, flagged);
+  assert.equal(off.passed, true);
+  assert.match(off.reasons.at(-1)!, /ignored: gate\.failOnMaskingFlags is false/);
 });

@@ -9,7 +9,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import type { AdversarialTrainInput, TrainResult } from '../../../schemas/payloads';
+import type { AdversarialTrainInput, EvaluateShardInput, TrainResult } from '../../../schemas/payloads';
 import { Failure, fail } from '../../../schemas/failures';
 import { approveSignal, cancelSignal, progressQuery, progressSignal, rejectSignal } from '../../../workflows/messages';
 import { fakeActivities, metrics, runHardening, temporalBinary, until, workflowBundle } from './env';
@@ -41,7 +41,11 @@ async function failure(run: Promise<unknown>): Promise<ApplicationFailure> {
   return err.cause;
 }
 
-const names = (calls: { name: string }[]) => calls.map((c) => c.name);
+/** Activity names in call order; an evaluation's fan-out (shards, extras, reduction) reads as one `evaluation`. */
+const names = (calls: { name: string }[]) =>
+  calls
+    .map((c) => (['evaluateShard', 'evaluationExtras', 'reduceEvaluation'].includes(c.name) ? 'evaluation' : c.name))
+    .filter((n, i, all) => n !== 'evaluation' || all[i - 1] !== 'evaluation');
 
 describe('hardeningRun', () => {
   test('happy path: every stage in order, on its queue; the gate passes and production moves', async () => {
@@ -51,19 +55,31 @@ describe('hardeningRun', () => {
     assert.deepEqual(names(calls), [
       'fetchDataset',
       'prepareModel',
-      'baselineEval',
+      'evaluation',
       'adversarialTrain',
-      'benchmark',
+      'evaluation',
       'promoteArtifact',
       'writeReport',
     ]);
+    // 1000 test images in shards of 250: four shards per evaluation, each on the heavy queue.
+    const shards = calls.filter((c) => c.name === 'evaluateShard').map((c) => (c.input as EvaluateShardInput).shard);
+    assert.deepEqual(shards.map((s) => `${s.start}+${s.count}`).sort(), [
+      '0+250',
+      '0+250',
+      '250+250',
+      '250+250',
+      '500+250',
+      '500+250',
+      '750+250',
+      '750+250',
+    ]);
     for (const call of calls) {
-      const io = ['fetchDataset', 'promoteArtifact', 'writeReport'].includes(call.name);
+      const io = ['fetchDataset', 'promoteArtifact', 'writeReport', 'reduceEvaluation'].includes(call.name);
       assert.match(call.taskQueue, io ? /^io-/ : /^heavy-/, `${call.name} ran on ${call.taskQueue}`);
       assert.equal(call.attempt, 1);
     }
     // Activities receive the parsed spec: defaults filled, derived ε resolved.
-    const input = calls[3].input as AdversarialTrainInput;
+    const input = calls.find((c) => c.name === 'adversarialTrain')!.input as AdversarialTrainInput;
     assert.equal(input.spec.training.epochs, 5);
     assert.equal(input.spec.evaluation.attacks[0].eps, 0.1);
     assert.equal(input.model.uri, 's3://tempered/models/classifier/v6');
@@ -85,7 +101,9 @@ describe('hardeningRun', () => {
     for (const stage of ['fetching-dataset', 'training', 'benchmark', 'promoting'])
       assert.ok(summary.timings[stage] >= 0, `timing of ${stage}`);
     // The report saw the decision.
-    const report = calls[6].input as { summary: { status: string; gate?: { passed: boolean } } };
+    const report = calls.find((c) => c.name === 'writeReport')!.input as {
+      summary: { status: string; gate?: { passed: boolean } };
+    };
     assert.equal(report.summary.status, 'completed');
     assert.equal(report.summary.gate?.passed, true);
   });
@@ -203,7 +221,7 @@ describe('hardeningRun', () => {
     assert.match(summary.checkpointKey ?? '', /checkpoints\/b20$/);
     assert.equal(summary.checkpoints, 2);
     assert.deepEqual(summary.cancel, { by: 'carol', reason: 'wrong ε' });
-    assert.deepEqual(names(calls), ['fetchDataset', 'prepareModel', 'baselineEval', 'adversarialTrain']);
+    assert.deepEqual(names(calls), ['fetchDataset', 'prepareModel', 'evaluation', 'adversarialTrain']);
   });
 
   test('cancel while awaiting approval: cancelled, nothing promoted', async () => {

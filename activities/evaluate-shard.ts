@@ -1,0 +1,173 @@
+import { Context } from '@temporalio/activity';
+import type * as tf from '@tensorflow/tfjs';
+import type { EvaluateShardInput, EvaluateShardRef } from '../schemas/payloads';
+import type { Spec } from '../schemas/spec';
+import { Failure, fail } from '../schemas/failures';
+import { batchSeed } from '../tensor/eval/evaluate';
+import { openSplit } from './datasets';
+import { ensureBackend, execution, heartbeat, workPrefix } from './context';
+import type { ActivityDeps } from './deps';
+import { toCoreAttack } from './evaluate';
+import { checkModelFits, readModel } from './models';
+import { customAttackEntry, runSuiteShard, ROBUST, WRONG_CLEAN } from './suite-runner';
+import type { SuiteAttackEntry, SuiteShardResult, SuiteShardState } from './suite-runner';
+
+/**
+ * What one shard stores: the suite's per-example results, and each `evaluation.attacks` entry run on its own
+ * over every image (for `custom` the suite is derived from those: the first listed attack that broke a point).
+ */
+export interface ShardFile {
+  start: number;
+  count: number;
+  suite: SuiteShardResult;
+  listed: SuiteShardResult[];
+}
+
+/**
+ * A shard's heartbeat: the phase it is in (0 the suite, unless `custom`; then one phase per listed attack), where
+ * that phase stands, and the results of the phases already done. A few numbers per image: small at shard sizes.
+ */
+export interface ShardHeartbeat {
+  phase: number;
+  state?: SuiteShardState;
+  done: SuiteShardResult[];
+}
+
+/** Where a shard keeps its results. */
+export const shardKey = (workflowId: string, role: string, index: number) =>
+  `${workPrefix(workflowId)}${role}/shards/${String(index).padStart(5, '0')}.json`;
+
+/** Seconds between liveness heartbeats while an attack batch runs (heartbeat timeouts are minutes). */
+const LIVENESS_MS = 5_000;
+
+/** The phases of a shard: the named suite (unless custom), then each listed attack alone. */
+function phases(
+  spec: Spec,
+  model: tf.LayersModel,
+  numClasses: number,
+): { norm: Spec['attack']['norm']; eps: number; attacks: SuiteAttackEntry[] }[] {
+  const listed = spec.evaluation.attacks.map((a) => ({
+    norm: a.norm,
+    eps: a.eps,
+    attacks: [customAttackEntry(model, toCoreAttack(a))],
+  }));
+  if (spec.evaluation.suite === 'custom') return listed;
+  return [{ norm: spec.attack.norm, eps: spec.epsilon.max, attacks: namedSuite(spec, numClasses) }, ...listed];
+}
+
+/** The attacks of a named suite, from the tensor core's suite module. */
+function namedSuite(spec: Spec, _numClasses: number): SuiteAttackEntry[] {
+  throw fail(
+    Failure.InvalidSpec,
+    `evaluation.suite: ${spec.evaluation.suite} needs the APGD/FAB/Square attacks, which this worker does not have; ` +
+      'use suite custom',
+  );
+}
+
+/**
+ * evaluateShard (heavy queue): one shard of an evaluation. Runs the suite and the listed attacks on test images
+ * [start, start + count), heartbeats after every batch (and every few seconds while a batch runs) with a
+ * `ShardHeartbeat`, resumes from the previous attempt's heartbeat at the attack and batch it reached, and stores
+ * its per-example results in the object store. Seeds derive from the spec, the phase, the attack and the batch,
+ * so a resumed or retried shard repeats exactly, on any worker.
+ */
+export async function evaluateShard(deps: ActivityDeps, input: EvaluateShardInput): Promise<EvaluateShardRef> {
+  const { spec, dataset, role, shard } = input;
+  const backend = await ensureBackend(deps, spec);
+  const { workflowId } = execution();
+  const test = await openSplit(deps, dataset, spec, 'test');
+  if (shard.start + shard.count > test.count)
+    throw fail(
+      Failure.InvalidSpec,
+      `shard ${shard.index}: images [${shard.start}, ${shard.start + shard.count}) but the test split has ${test.count}`,
+    );
+  const model = await readModel(deps.store, input.model);
+  const started = performance.now();
+  let beat: ShardHeartbeat = resumeFrom() ?? { phase: 0, done: [] };
+  const resumedAt = beat.state ? { phase: beat.phase, attack: beat.state.attack, batch: beat.state.batch } : undefined;
+  const timer = setInterval(() => heartbeat(beat), LIVENESS_MS);
+  try {
+    checkModelFits(model, test, input.model.uri);
+    const all = phases(spec, model, test.numClasses);
+    const signal = cancellationSignal();
+    for (let p = beat.phase; p < all.length; p++) {
+      const { norm, eps, attacks } = all[p];
+      const result = await runSuiteShard(model, test, {
+        attacks,
+        norm,
+        eps,
+        start: shard.start,
+        count: shard.count,
+        batchSize: spec.evaluation.batchSize,
+        seed: batchSeed(spec.training.seed, 1000 + p, 0),
+        resume: p === beat.phase ? beat.state : undefined,
+        signal,
+        onProgress: (state) => {
+          beat = { ...beat, phase: p, state };
+          heartbeat(beat);
+        },
+      });
+      beat = { phase: p + 1, done: [...beat.done, result] };
+      heartbeat(beat);
+    }
+    const file = shardFile(spec, shard.start, shard.count, beat.done);
+    const key = shardKey(workflowId, role, shard.index);
+    await deps.store.putJson(spec.artifacts.bucket, key, file);
+    return {
+      index: shard.index,
+      start: shard.start,
+      count: shard.count,
+      key,
+      seconds: (performance.now() - started) / 1000,
+      backend,
+      ...(resumedAt ? { resumedAt } : {}),
+    };
+  } finally {
+    clearInterval(timer);
+    model.dispose();
+  }
+}
+
+/** The shard's results by phase, as stored: for `custom` the suite is the listed attacks in order. */
+export function shardFile(
+  spec: Pick<Spec, 'evaluation'>,
+  start: number,
+  count: number,
+  done: SuiteShardResult[],
+): ShardFile {
+  if (spec.evaluation.suite !== 'custom') return { start, count, suite: done[0], listed: done.slice(1) };
+  const first = done[0];
+  const brokenBy = first.brokenBy.map((b, i) => {
+    if (b === WRONG_CLEAN) return WRONG_CLEAN;
+    const k = done.findIndex((r) => r.brokenBy[i] >= 0);
+    return k < 0 ? ROBUST : k;
+  });
+  return {
+    start,
+    count,
+    suite: {
+      ...first,
+      brokenBy,
+      attacks: done.map((r) => r.attacks[0]),
+      seconds: done.reduce((a, r) => a + r.seconds, 0),
+    },
+    listed: done,
+  };
+}
+
+function resumeFrom(): ShardHeartbeat | undefined {
+  try {
+    const d = Context.current().info.heartbeatDetails as ShardHeartbeat | undefined;
+    return d && Number.isInteger(d.phase) && Array.isArray(d.done) ? d : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function cancellationSignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}

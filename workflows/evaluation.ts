@@ -1,0 +1,65 @@
+/**
+ * `evaluation`: one evaluation (the baseline's or the hardened model's) as a child workflow of `hardeningRun`.
+ * Splits the test images into shards of `evaluation.shardImages`, runs each as an `evaluateShard` activity on the
+ * heavy queue with at most `evaluation.maxConcurrentShards` in flight (so N heavy workers finish about N× sooner),
+ * runs `evaluationExtras` beside them, and reduces the per-example results with `reduceEvaluation`.
+ *
+ * A shard heartbeats its attack, batch and per-example flags: a shard whose worker dies is retried on any heavy
+ * worker after the heartbeat timeout and resumes where it was. Deterministic orchestration only.
+ */
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/contract';
+import { allFailures } from '../schemas/failures';
+import type { EvaluateInput, EvaluateShardRef, Metrics } from '../schemas/payloads';
+import type { Spec } from '../schemas/spec';
+
+/** The shards of `images` test images: consecutive ranges of at most `shardImages`. */
+export function planShards(images: number, shardImages: number): { index: number; start: number; count: number }[] {
+  const shards = [];
+  for (let start = 0, index = 0; start < images; start += shardImages, index++)
+    shards.push({ index, start, count: Math.min(shardImages, images - start) });
+  return shards;
+}
+
+/** The test images an evaluation reads: `evaluation.testImages`, capped by the subset and the split's size. */
+export function evaluatedImages(spec: Spec, testCount: number): number {
+  return Math.min(spec.evaluation.testImages, spec.dataset.testSize ?? Infinity, testCount);
+}
+
+function proxies(spec: Spec) {
+  const { ioQueue, heavyQueue, evaluationTimeout, heartbeatTimeout } = spec.compute;
+  const retry = { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2 minutes' };
+  const heavy = proxyActivities<Activities>({
+    taskQueue: heavyQueue,
+    startToCloseTimeout: evaluationTimeout,
+    heartbeatTimeout,
+    retry: { ...retry, maximumAttempts: 5, nonRetryableErrorTypes: [...allFailures] },
+  });
+  const io = proxyActivities<Activities>({
+    taskQueue: ioQueue,
+    startToCloseTimeout: '10 minutes',
+    retry: { ...retry, maximumAttempts: 8, nonRetryableErrorTypes: [...allFailures] },
+  });
+  return { evaluateShard: heavy.evaluateShard, evaluationExtras: heavy.evaluationExtras, reduce: io.reduceEvaluation };
+}
+
+export async function evaluation(input: EvaluateInput): Promise<Metrics> {
+  const { spec } = input;
+  const act = proxies(spec);
+  const started = workflowInfo().runStartTime.getTime();
+  const shards = planShards(evaluatedImages(spec, input.dataset.counts.test), spec.evaluation.shardImages);
+  const done: EvaluateShardRef[] = new Array(shards.length);
+  let next = 0;
+  // A sliding window: each lane takes the next shard as soon as its last one finished.
+  const lane = async () => {
+    while (next < shards.length) {
+      const shard = shards[next++];
+      done[shard.index] = await act.evaluateShard({ ...input, spec, shard });
+    }
+  };
+  const lanes = Array.from({ length: Math.min(spec.evaluation.maxConcurrentShards, shards.length) }, lane);
+  const [extras] = await Promise.all([act.evaluationExtras({ ...input, spec }), ...lanes]);
+  // Workflow time: the time of the current workflow task, deterministic on replay.
+  const seconds = (new Date().getTime() - started) / 1000;
+  return act.reduce({ ...input, spec, shards: done, extras, seconds });
+}
