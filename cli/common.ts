@@ -1,10 +1,9 @@
-// Helpers shared by the client-side commands: output, flag checks, a connected client that is always closed.
-import type { Client, Connection } from '@temporalio/client';
-import { connectClient, temporalUiUrl, workflowUiLink } from '../client/index';
+// Helpers shared by the commands that stay light to import: output, flag checks, spec loading. What needs the
+// Temporal client lives in ./client-session (imported inside a command's run).
 import { loadSpec } from '../schemas/load';
 import { SpecError } from '../schemas/spec';
 import type { Spec } from '../schemas/spec';
-import { UsageError } from './main';
+import { UsageError } from './command';
 
 export function print(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -31,22 +30,6 @@ export function positiveInt(value: string | undefined, flag: string): number | u
     throw new UsageError(`${flag}: expected a positive integer, got ${JSON.stringify(value)}`);
   }
   return Number(value);
-}
-
-/** Runs `fn` with a connected client and closes the connection afterwards. */
-export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = await connectClient();
-  try {
-    return await fn(client);
-  } finally {
-    await client.connection.close();
-  }
-}
-
-/** The run's page in the Temporal Web UI. */
-export function runLink(client: Client, workflowId: string): string {
-  const address = (client.connection as Connection).options.address;
-  return workflowUiLink(temporalUiUrl(address), client.options.namespace, workflowId);
 }
 
 /**

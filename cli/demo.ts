@@ -6,20 +6,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { connectClient, startHardeningRun } from '../client';
 import { REPO_ROOT } from '../infra/config';
-import { down, up } from '../infra/stack';
 import type { StackInfo } from '../infra/stack';
 import { DEFAULT_DATASET_SOURCE } from '../schemas/spec';
-import { runWorker } from '../worker/main';
+import { UsageError, defineCommand } from './command';
 import { loadSpecOrReport, log } from './common';
-import type { Command } from './main';
-import { UsageError } from './main';
-import { finishRun } from './run';
 
 const HELP = [
-  'Usage: tempered demo [--spec FILE] [--stop] [--json]',
   '',
   'Hardens the reference CNN on Fashion-MNIST (ε = 0.1) on the local stack, end to end, in about 10 minutes',
   'on 2 CPU cores: starts Temporal + SeaweedFS (tempered up), a worker in this process, and a run of the spec.',
@@ -28,7 +21,7 @@ const HELP = [
   '  --spec FILE   the spec to run (default examples/fashion-mnist-demo.yaml)',
   '  --stop        stop the local stack when the run ends (default: leave it up for the UI; `tempered down`)',
   '  --json        print the RunSummary as JSON instead of the table',
-].join('\n');
+];
 
 /** On a fresh Debian machine, as root: the Fashion-MNIST files come from the dataset-fashion-mnist package. */
 function installDataset(): void {
@@ -44,22 +37,14 @@ function installDataset(): void {
   }
 }
 
-export const demoCommand: Command = {
+export const demoCommand = defineCommand({
+  name: 'demo',
   summary: 'harden the reference CNN on Fashion-MNIST end to end on the local stack (the README demo)',
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        spec: { type: 'string' },
-        stop: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
+  usage: 'tempered demo [--spec FILE] [--stop] [--json]',
+  help: HELP,
+  json: true,
+  options: { spec: { type: 'string' }, stop: { type: 'boolean', default: false } },
+  async run({ values, json }) {
     const specPath = values.spec ?? join(REPO_ROOT, 'examples', 'fashion-mnist-demo.yaml');
     const spec = await loadSpecOrReport(specPath);
     if (!spec) return 2;
@@ -71,6 +56,10 @@ export const demoCommand: Command = {
       );
     }
 
+    const { connectClient, startHardeningRun } = await import('../client/index');
+    const { down, up } = await import('../infra/stack');
+    const { runWorker } = await import('../worker/main');
+    const { finishRun } = await import('./follow');
     const started = Date.now();
     log('tempered demo: starting the local stack (Temporal dev server + SeaweedFS S3)…');
     const stack: StackInfo = await up({ log: (line) => log(`  ${line}`) });
@@ -101,7 +90,7 @@ export const demoCommand: Command = {
       const client = await connectClient();
       const run = await startHardeningRun(client, spec);
       log(`tempered demo: started run ${run.workflowId}; live progress below (the UI shows it too)`);
-      const follow = finishRun(client, run, { json: values.json, batchSize: spec.training.batchSize });
+      const follow = finishRun(client, run, { json, batchSize: spec.training.batchSize });
       const aborted = new Promise<number>((resolve) =>
         abort.signal.addEventListener('abort', () => {
           void run.cancel('demo interrupted').catch(() => undefined);
@@ -133,4 +122,4 @@ export const demoCommand: Command = {
     }
     return code;
   },
-};
+});

@@ -1,14 +1,10 @@
-// `tempered <command> [...]`: a thin dispatcher. Each command lives in its own module, loaded on demand so
-// `tempered status` does not pay for tfjs. A command parses its own flags (node:util parseArgs) and supports
-// `--help`; it returns an exit code (or sets process.exitCode) rather than calling process.exit.
-export interface Command {
-  /** One line for `tempered --help`. */
-  summary: string;
-  /** Runs with the arguments after the command name; returns the exit code (default 0). */
-  run(argv: string[]): Promise<number | void>;
-}
+// `tempered <command> [...]`: a thin dispatcher, called by bin/tempered.js (the only entry; nothing imports this
+// file but the bin and tests). Each command is a module built with defineCommand (./command), loaded on demand;
+// command modules are light at their top level, so `tempered --help` reads every summary without loading tfjs.
+import type { Command } from './command';
+import { UsageError } from './command';
 
-/** Command name → loader. Add a command here with one line. */
+/** Command name → loader. Add a command here with one line; its summary lives in the command. */
 export const commands: Record<string, () => Promise<Command>> = {
   up: async () => (await import('./stack')).upCommand,
   down: async () => (await import('./stack')).downCommand,
@@ -26,46 +22,26 @@ export const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve')).serveCommand,
 };
 
-/** Thrown by commands for bad usage: printed as one line, exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-function topHelp(): string {
-  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+/** `tempered --help`: every command with its own summary. */
+export async function topHelp(): Promise<string> {
+  const names = Object.keys(commands);
+  const loaded = await Promise.all(names.map((name) => commands[name]()));
+  const width = Math.max(...names.map((c) => c.length));
   return [
     'Usage: tempered <command> [options]',
     '',
     'Commands:',
-    ...Object.keys(commands).map((c) => `  ${c.padEnd(width)}  ${summaries[c] ?? ''}`),
+    ...loaded.map((c, i) => `  ${names[i].padEnd(width)}  ${c.summary}`),
     '',
     'Run `tempered <command> --help` for the options of one command.',
   ].join('\n');
 }
 
-/** Kept here so `tempered --help` needs no command module loaded. */
-const summaries: Record<string, string> = {
-  up: 'start the local stack (Temporal dev server + SeaweedFS S3) or show the running one',
-  down: 'stop the local stack started by `tempered up`',
-  status: 'show whether each server of the local stack is up and answering',
-  worker: 'run a worker for the io and heavy task queues',
-  demo: 'harden the reference CNN on Fashion-MNIST end to end on the local stack (the README demo)',
-  validate: 'check a spec file and list every problem (exit 2 when invalid)',
-  run: 'start a hardening run from a spec; --wait follows it to the result',
-  runs: 'list recent hardening runs',
-  show: 'show one run: progress while it runs, the result when it ended',
-  cancel: 'stop a run gracefully (last checkpoint kept, nothing promoted)',
-  approve: 'approve a run waiting for approval (--by NAME)',
-  reject: 'reject a run waiting for approval (--by NAME)',
-  schedule: 'nightly re-hardening: schedule create|list|delete|trigger',
-  serve: 'serve the production model over HTTP (POST /predict, /healthz, /metrics)',
-};
-
 /** Runs one command line; resolves to the exit code. Never exits the process itself. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${topHelp()}\n`);
+    process.stdout.write(`${await topHelp()}\n`);
     return name === undefined ? 2 : 0;
   }
   const load = commands[name];

@@ -1,40 +1,28 @@
 // `tempered runs [--limit N] [--json]`: the most recent hardening runs (Temporal visibility).
-import { parseArgs } from 'node:util';
-import { listRuns } from '../client/index';
-import { positiveInt, print, printJson, withClient } from './common';
+import { defineCommand } from './command';
+import { positiveInt, print, printJson } from './common';
 import { formatRuns } from './format';
-import type { Command } from './main';
 
-const HELP = [
-  'Usage: tempered runs [--limit <n>] [--json]',
-  '',
-  'Lists the most recent hardening runs, newest first: workflow id, status, model, start and close time.',
-  '',
-  '  --limit <n>      at most n runs (default 20)',
-  '  --json           print JSON',
-].join('\n');
-
-export const runsCommand: Command = {
+export const runsCommand = defineCommand({
+  name: 'runs',
   summary: 'list recent hardening runs',
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        help: { type: 'boolean', short: 'h', default: false },
-        json: { type: 'boolean', default: false },
-        limit: { type: 'string' },
-      },
-      allowPositionals: false,
-      strict: true,
-    });
-    if (values.help) {
-      print(HELP);
-      return 0;
-    }
+  usage: 'tempered runs [--limit <n>] [--json]',
+  help: [
+    '',
+    'Lists the most recent hardening runs, newest first: workflow id, status, model, start and close time.',
+    '',
+    '  --limit <n>      at most n runs (default 20)',
+    '  --json           print JSON',
+  ],
+  json: true,
+  options: { limit: { type: 'string' } },
+  async run({ values, json }) {
     const limit = positiveInt(values.limit, '--limit') ?? 20;
+    const { listRuns } = await import('../client/index');
+    const { withClient } = await import('./client-session');
     const runs = await withClient((client) => listRuns(client, { limit }));
-    if (values.json) printJson(runs);
+    if (json) printJson(runs);
     else print(formatRuns(runs));
     return 0;
   },
-};
+});

@@ -1,14 +1,9 @@
 // `tempered schedule create|list|delete|trigger`: nightly re-hardening as a Temporal Schedule.
-import { parseArgs } from 'node:util';
-import { ScheduleAlreadyRunning } from '@temporalio/client';
-import { createSchedule, deleteSchedule, listSchedules, triggerSchedule } from '../client/schedules';
-import { loadSpecOrReport, log, positional, print, printJson, withClient } from './common';
+import { UsageError, defineCommand } from './command';
+import { loadSpecOrReport, log, positional, print, printJson } from './common';
 import { EXIT, formatSchedules } from './format';
-import type { Command } from './main';
-import { UsageError } from './main';
 
 const HELP = [
-  'Usage: tempered schedule <create|list|delete|trigger> ...',
   '',
   '  tempered schedule create <spec.yaml> --cron "0 2 * * *" [--id <schedule-id>] [--timezone <tz>]',
   '                               [--catchup <duration>] [--paused] [--json]',
@@ -19,11 +14,9 @@ const HELP = [
   '  tempered schedule list [--json]          schedules that start hardeningRun: cron, next run, last run',
   '  tempered schedule delete <schedule-id>   removes the schedule (runs it started go on)',
   '  tempered schedule trigger <schedule-id>  starts a run now (skipped while the previous one runs)',
-].join('\n');
+];
 
 const options = {
-  help: { type: 'boolean', short: 'h', default: false },
-  json: { type: 'boolean', default: false },
   cron: { type: 'string' },
   id: { type: 'string' },
   timezone: { type: 'string' },
@@ -31,15 +24,23 @@ const options = {
   paused: { type: 'boolean', default: false },
 } as const;
 
-export const scheduleCommand: Command = {
-  summary: 'nightly re-hardening: create, list, delete or trigger a Temporal Schedule',
-  async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+export const scheduleCommand = defineCommand({
+  name: 'schedule',
+  summary: 'nightly re-hardening: schedule create|list|delete|trigger',
+  usage: 'tempered schedule <create|list|delete|trigger> ...',
+  help: HELP,
+  json: true,
+  positionals: true,
+  options,
+  async run({ values, positionals, json, help }) {
     const [sub, ...rest] = positionals;
-    if (values.help || sub === undefined || sub === 'help') {
-      print(HELP);
-      return sub === undefined && !values.help ? EXIT.usage : 0;
+    if (sub === undefined || sub === 'help') {
+      print(help);
+      return sub === undefined ? EXIT.usage : 0;
     }
+    const { ScheduleAlreadyRunning } = await import('@temporalio/client');
+    const { createSchedule, deleteSchedule, listSchedules, triggerSchedule } = await import('../client/schedules');
+    const { withClient } = await import('./client-session');
     switch (sub) {
       case 'create': {
         const file = positional(rest, 'spec', 'tempered schedule create <spec.yaml> --cron "0 2 * * *"');
@@ -64,14 +65,14 @@ export const scheduleCommand: Command = {
         });
         for (const w of created.warnings) log(`warning: ${w}`);
         const out = { scheduleId: created.scheduleId, workflowIdPrefix: created.workflowIdPrefix, cron: values.cron };
-        if (values.json) printJson({ ...out, warnings: created.warnings });
+        if (json) printJson({ ...out, warnings: created.warnings });
         else print(`created schedule ${out.scheduleId} (${out.cron}); runs are named ${out.workflowIdPrefix}-<time>`);
         return 0;
       }
       case 'list': {
         if (rest.length > 0) throw new UsageError(`schedule list takes no arguments, got ${rest.join(' ')}`);
         const list = await withClient((client) => listSchedules(client));
-        if (values.json) printJson(list);
+        if (json) printJson(list);
         else print(formatSchedules(list));
         return 0;
       }
@@ -79,7 +80,7 @@ export const scheduleCommand: Command = {
       case 'trigger': {
         const id = positional(rest, 'schedule-id', `tempered schedule ${sub} <schedule-id>`);
         await withClient((client) => (sub === 'delete' ? deleteSchedule(client, id) : triggerSchedule(client, id)));
-        if (values.json) printJson({ scheduleId: id, [sub === 'delete' ? 'deleted' : 'triggered']: true });
+        if (json) printJson({ scheduleId: id, [sub === 'delete' ? 'deleted' : 'triggered']: true });
         else
           print(
             sub === 'delete'
@@ -94,4 +95,4 @@ export const scheduleCommand: Command = {
         );
     }
   },
-};
+});

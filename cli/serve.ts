@@ -1,17 +1,10 @@
 // `tempered serve`: the production model (or a folder / fixed S3 model) over HTTP until SIGINT/SIGTERM.
-import { parseArgs } from 'node:util';
 import { resolveConnections } from '../infra/config';
-import { createObjectStore } from '../storage/object-store';
-import { initBackend } from '../tensor/backend/index';
 import type { ModelSource } from '../serve/model-source';
-import { defaultPointerUri, folderSource, pointerSource, s3FolderSource } from '../serve/model-source';
-import { startModelServer } from '../serve/server';
-import { log, positiveInt, print } from './common';
-import type { Command } from './main';
-import { UsageError } from './main';
+import { UsageError, defineCommand } from './command';
+import { log, positiveInt } from './common';
 
 const HELP = [
-  'Usage: tempered serve [--name <model>] [--pointer s3://…/production.json] [--model s3://bucket/prefix/ | DIR]',
   '                      [--port <n>] [--host <ip>] [--poll <seconds>] [--labels a,b,…]',
   '',
   'Serves a classifier over HTTP. By default the production version of model --name (classifier): the pointer',
@@ -30,31 +23,24 @@ const HELP = [
   '  --poll <s>        seconds between pointer checks (default 30; 0 = never)',
   "  --labels <list>   class names, comma-separated (default: the pointer's or the model's, if any)",
   '  --max-body <MiB>  largest request body (default 5)',
-].join('\n');
+];
 
-export const serveCommand: Command = {
-  summary: 'serve the production model over HTTP',
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        help: { type: 'boolean', short: 'h', default: false },
-        name: { type: 'string', default: 'classifier' },
-        pointer: { type: 'string' },
-        model: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string', default: '127.0.0.1' },
-        poll: { type: 'string' },
-        labels: { type: 'string' },
-        'max-body': { type: 'string' },
-      },
-      allowPositionals: false,
-      strict: true,
-    });
-    if (values.help) {
-      print(HELP);
-      return 0;
-    }
+export const serveCommand = defineCommand({
+  name: 'serve',
+  summary: 'serve the production model over HTTP (POST /predict, /healthz, /metrics)',
+  usage: 'tempered serve [--name <model>] [--pointer s3://…/production.json] [--model s3://bucket/prefix/ | DIR]',
+  help: HELP,
+  options: {
+    name: { type: 'string', default: 'classifier' },
+    pointer: { type: 'string' },
+    model: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    poll: { type: 'string' },
+    labels: { type: 'string' },
+    'max-body': { type: 'string' },
+  },
+  async run({ values }) {
     if (values.model && values.pointer) throw new UsageError('--model and --pointer: give one, not both');
     if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(values.name)) {
       throw new UsageError(`--name: expected lowercase letters, digits and -, got ${JSON.stringify(values.name)}`);
@@ -67,6 +53,10 @@ export const serveCommand: Command = {
       throw new UsageError(`--max-body: expected a positive number of MiB, got ${values['max-body']}`);
     const labels = values.labels?.split(',').map((l) => l.trim());
 
+    const { createObjectStore } = await import('../storage/object-store');
+    const { initBackend } = await import('../tensor/backend/index');
+    const { defaultPointerUri, folderSource, pointerSource, s3FolderSource } = await import('../serve/model-source');
+    const { startModelServer } = await import('../serve/server');
     let source: ModelSource;
     if (values.model && !values.model.startsWith('s3://')) {
       source = folderSource(values.model);
@@ -98,4 +88,4 @@ export const serveCommand: Command = {
     await server.close();
     return 0;
   },
-};
+});

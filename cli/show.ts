@@ -1,36 +1,29 @@
 // `tempered show <id> [--json]`: a running run's progress, or a finished run's result.
-import { parseArgs } from 'node:util';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { getHardeningRun } from '../client/index';
-import { log, positional, print, printJson, runLink, withClient } from './common';
+import { defineCommand } from './command';
+import { log, positional, print, printJson } from './common';
 import { EXIT, exitCodeFor, formatProgress, formatResultTable } from './format';
-import type { Command } from './main';
-import { failureLine } from './run';
 
 const USAGE = 'tempered show <workflow-id> [--json]';
-const HELP = [
-  `Usage: ${USAGE}`,
-  '',
-  'A running run: its stage, training position (epoch, batch, ε, loss, images/s), metrics so far and gate',
-  'state. A finished run: the result table. Exit 0 running or completed, 3 rejected, 4 cancelled, 1 failed.',
-  '',
-  '  --json           print JSON (RunProgress while running, RunSummary when finished)',
-].join('\n');
 
-export const showCommand: Command = {
+export const showCommand = defineCommand({
+  name: 'show',
   summary: 'show one run: progress while it runs, the result when it ended',
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: { help: { type: 'boolean', short: 'h', default: false }, json: { type: 'boolean', default: false } },
-      allowPositionals: true,
-      strict: true,
-    });
-    if (values.help) {
-      print(HELP);
-      return 0;
-    }
+  usage: USAGE,
+  help: [
+    '',
+    'A running run: its stage, training position (epoch, batch, ε, loss, images/s), metrics so far and gate',
+    'state. A finished run: the result table. Exit 0 running or completed, 3 rejected, 4 cancelled, 1 failed.',
+    '',
+    '  --json           print JSON (RunProgress while running, RunSummary when finished)',
+  ],
+  json: true,
+  positionals: true,
+  async run({ positionals, json }) {
     const id = positional(positionals, 'workflow-id', USAGE);
+    const { WorkflowNotFoundError } = await import('@temporalio/client');
+    const { getHardeningRun } = await import('../client/index');
+    const { runLink, withClient } = await import('./client-session');
+    const { failureLine } = await import('./follow');
     return withClient(async (client) => {
       const run = getHardeningRun(client, id);
       const link = runLink(client, id);
@@ -46,13 +39,13 @@ export const showCommand: Command = {
       }
       if (status === 'RUNNING') {
         const progress = await run.progress();
-        if (values.json) printJson({ workflowId: id, temporalStatus: status, link, progress });
+        if (json) printJson({ workflowId: id, temporalStatus: status, link, progress });
         else print(formatProgress(progress, { workflowId: id, link }));
         return 0;
       }
       if (status === 'COMPLETED') {
         const summary = await run.result();
-        if (values.json) printJson({ workflowId: id, temporalStatus: status, link, ...summary });
+        if (json) printJson({ workflowId: id, temporalStatus: status, link, ...summary });
         else print(formatResultTable(summary, { workflowId: id, link }));
         return exitCodeFor(summary.status);
       }
@@ -60,9 +53,9 @@ export const showCommand: Command = {
         () => `ended ${status}`,
         (err: Error) => failureLine(err),
       );
-      if (values.json) printJson({ workflowId: id, temporalStatus: status, status: 'failed', error: line, link });
+      if (json) printJson({ workflowId: id, temporalStatus: status, status: 'failed', error: line, link });
       else print(`run ${id}: ${status}\n${line}\ntemporal  ${link}`);
       return EXIT.failed;
     });
   },
-};
+});

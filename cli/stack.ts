@@ -1,17 +1,10 @@
 // `tempered up|down|status`: gather flags, call infra/stack, print. Secrets are always masked.
-import { parseArgs } from 'node:util';
 import { stackPaths } from '../infra/config';
 import type { StackInfo, StackStatus, StopResult } from '../infra/stack';
-import { down, status, up } from '../infra/stack';
 import { maskSecret } from '../storage/connection';
-import type { Command } from './main';
-import { UsageError } from './main';
+import { UsageError, defineCommand } from './command';
 
-const common = {
-  help: { type: 'boolean', short: 'h', default: false },
-  json: { type: 'boolean', default: false },
-  home: { type: 'string' },
-} as const;
+const common = { home: { type: 'string' } } as const;
 
 const HOME_HELP = '  --home <dir>     stack folder (default TEMPERED_HOME or <repo>/.tempered)';
 
@@ -44,32 +37,24 @@ export function formatInfo(info: StackInfo): string {
   ].join('\n');
 }
 
-export const upCommand: Command = {
-  summary: 'start the local stack',
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: { ...common, timeout: { type: 'string' } },
-      strict: true,
-      allowPositionals: false,
-    });
-    if (values.help) {
-      print(
-        [
-          'Usage: tempered up [--json] [--home <dir>] [--timeout <seconds>]',
-          '',
-          'Starts the Temporal dev server and SeaweedFS (S3) on loopback and leaves them running until',
-          '`tempered down`. On a running stack, prints its details. Servers named by TEMPORAL_ADDRESS or',
-          'S3_ENDPOINT are only checked, not started. Ports: TEMPERED_TEMPORAL_PORT (17233), TEMPERED_S3_PORT',
-          '(18333), ... ; binaries: TEMPORAL_CLI, WEED_BIN.',
-          '',
-          '  --json           print the stack as JSON (secret key masked)',
-          HOME_HELP,
-          '  --timeout <s>    health-check deadline per server (default 90)',
-        ].join('\n'),
-      );
-      return 0;
-    }
+export const upCommand = defineCommand({
+  name: 'up',
+  summary: 'start the local stack (Temporal dev server + SeaweedFS S3) or show the running one',
+  usage: 'tempered up [--json] [--home <dir>] [--timeout <seconds>]',
+  help: [
+    '',
+    'Starts the Temporal dev server and SeaweedFS (S3) on loopback and leaves them running until',
+    '`tempered down`. On a running stack, prints its details. Servers named by TEMPORAL_ADDRESS or',
+    'S3_ENDPOINT are only checked, not started. Ports: TEMPERED_TEMPORAL_PORT (17233), TEMPERED_S3_PORT',
+    '(18333), ... ; binaries: TEMPORAL_CLI, WEED_BIN.',
+    '',
+    '  --json           print the stack as JSON (secret key masked)',
+    HOME_HELP,
+    '  --timeout <s>    health-check deadline per server (default 90)',
+  ],
+  json: true,
+  options: { ...common, timeout: { type: 'string' } },
+  async run({ values, json }) {
     let timeoutMs: number | undefined;
     if (values.timeout !== undefined) {
       const seconds = Number(values.timeout);
@@ -78,37 +63,36 @@ export const upCommand: Command = {
       }
       timeoutMs = seconds * 1000;
     }
-    const info = await up({ home: values.home, timeoutMs, log: values.json ? undefined : log });
-    print(values.json ? JSON.stringify(publicInfo(info), null, 2) : formatInfo(info));
+    const { up } = await import('../infra/stack');
+    const info = await up({ home: values.home, timeoutMs, log: json ? undefined : log });
+    print(json ? JSON.stringify(publicInfo(info), null, 2) : formatInfo(info));
     return 0;
   },
-};
+});
 
-export const downCommand: Command = {
-  summary: 'stop the local stack',
-  async run(argv) {
-    const { values } = parseArgs({ args: argv, options: common, strict: true, allowPositionals: false });
-    if (values.help) {
-      print(
-        [
-          'Usage: tempered down [--json] [--home <dir>]',
-          '',
-          'Stops the servers `tempered up` started (by their recorded PIDs: SIGTERM, then SIGKILL after 10 s).',
-          'A stack that is not running is not an error.',
-          '',
-          '  --json           print what was stopped as JSON',
-          HOME_HELP,
-        ].join('\n'),
-      );
-      return 0;
-    }
+export const downCommand = defineCommand({
+  name: 'down',
+  summary: 'stop the local stack started by `tempered up`',
+  usage: 'tempered down [--json] [--home <dir>]',
+  help: [
+    '',
+    'Stops the servers `tempered up` started (by their recorded PIDs: SIGTERM, then SIGKILL after 10 s).',
+    'A stack that is not running is not an error.',
+    '',
+    '  --json           print what was stopped as JSON',
+    HOME_HELP,
+  ],
+  json: true,
+  options: common,
+  async run({ values, json }) {
+    const { down } = await import('../infra/stack');
     const stopped: StopResult[] = await down({ home: values.home });
-    if (values.json) print(JSON.stringify({ stopped }, null, 2));
+    if (json) print(JSON.stringify({ stopped }, null, 2));
     else if (stopped.length === 0) print('nothing running');
     else for (const s of stopped) print(`stopped ${s.name} (pid ${s.pid}${s.signal ? `, ${s.signal}` : ''})`);
     return 0;
   },
-};
+});
 
 /** Human-readable status lines. */
 export function formatStatus(s: StackStatus): string {
@@ -129,26 +113,24 @@ export function formatStatus(s: StackStatus): string {
   ].join('\n');
 }
 
-export const statusCommand: Command = {
-  summary: 'show the local stack',
-  async run(argv) {
-    const { values } = parseArgs({ args: argv, options: common, strict: true, allowPositionals: false });
-    if (values.help) {
-      print(
-        [
-          'Usage: tempered status [--json] [--home <dir>]',
-          '',
-          'Shows each server up or down, its pid, ports and UI URL, and whether it answers a real call.',
-          'Exits 0 when both servers answer, 1 otherwise.',
-          '',
-          '  --json           print the status as JSON',
-          HOME_HELP,
-        ].join('\n'),
-      );
-      return 0;
-    }
+export const statusCommand = defineCommand({
+  name: 'status',
+  summary: 'show whether each server of the local stack is up and answering',
+  usage: 'tempered status [--json] [--home <dir>]',
+  help: [
+    '',
+    'Shows each server up or down, its pid, ports and UI URL, and whether it answers a real call.',
+    'Exits 0 when both servers answer, 1 otherwise.',
+    '',
+    '  --json           print the status as JSON',
+    HOME_HELP,
+  ],
+  json: true,
+  options: common,
+  async run({ values, json }) {
+    const { status } = await import('../infra/stack');
     const s = await status({ home: values.home });
-    print(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    print(json ? JSON.stringify(s, null, 2) : formatStatus(s));
     return s.temporal.answers && s.s3.answers ? 0 : 1;
   },
-};
+});

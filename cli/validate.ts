@@ -1,21 +1,12 @@
 // `tempered validate <spec> [--json]`: every problem of a spec at once, one per line. Exit 0 valid, 2 invalid.
-import { parseArgs } from 'node:util';
 import { SpecFileError, readSpecFile } from '../schemas/load';
 import type { Spec } from '../schemas/spec';
 import { formatSpecErrors, safeParseSpec } from '../schemas/spec';
+import { defineCommand } from './command';
 import { positional, print, printJson } from './common';
 import { EXIT } from './format';
-import type { Command } from './main';
 
 const USAGE = 'tempered validate <spec.yaml> [--json]';
-const HELP = [
-  `Usage: ${USAGE}`,
-  '',
-  'Checks a spec file (YAML or JSON) against the schema and prints every problem, one per line, path first.',
-  'Exit 0 when valid, 2 when not.',
-  '',
-  '  --json           print { valid, file, errors[], spec } (spec: the parsed spec, defaults filled)',
-].join('\n');
 
 export interface Validation {
   valid: boolean;
@@ -38,22 +29,23 @@ export async function validateSpecFile(file: string): Promise<Validation> {
   return { valid: true, file, errors: [], spec: result.data };
 }
 
-export const validateCommand: Command = {
-  summary: 'check a spec file and list every problem',
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: { help: { type: 'boolean', short: 'h', default: false }, json: { type: 'boolean', default: false } },
-      allowPositionals: true,
-      strict: true,
-    });
-    if (values.help) {
-      print(HELP);
-      return 0;
-    }
+export const validateCommand = defineCommand({
+  name: 'validate',
+  summary: 'check a spec file and list every problem (exit 2 when invalid)',
+  usage: USAGE,
+  help: [
+    '',
+    'Checks a spec file (YAML or JSON) against the schema and prints every problem, one per line, path first.',
+    'Exit 0 when valid, 2 when not.',
+    '',
+    '  --json           print { valid, file, errors[], spec } (spec: the parsed spec, defaults filled)',
+  ],
+  json: true,
+  positionals: true,
+  async run({ positionals, json }) {
     const file = positional(positionals, 'spec', USAGE);
     const v = await validateSpecFile(file);
-    if (values.json) printJson(v);
+    if (json) printJson(v);
     else if (v.valid) {
       const s = v.spec!;
       print(
@@ -66,4 +58,4 @@ export const validateCommand: Command = {
     }
     return v.valid ? 0 : EXIT.usage;
   },
-};
+});

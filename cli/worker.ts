@@ -1,11 +1,8 @@
 // `tempered worker [--queues io,heavy] [--metrics-port N]`: a thin wrapper over worker/main's runWorker.
-import { parseArgs } from 'node:util';
-import { positiveInt, print } from './common';
-import type { Command } from './main';
-import { UsageError } from './main';
+import { UsageError, defineCommand } from './command';
+import { positiveInt } from './common';
 
 const HELP = [
-  'Usage: tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>]',
   '',
   'Runs a tempered worker until SIGINT/SIGTERM: the io queue (workflows, fetch, promote, report) and the heavy',
   'queue (training, evaluation), or only the ones named. Connections come from TEMPORAL_ADDRESS / S3_ENDPOINT',
@@ -15,7 +12,7 @@ const HELP = [
   '  --metrics-port <n>    app metrics (/metrics) port (default 9465, TEMPERED_METRICS_PORT; 0 = any free)',
   "  --io-queue <name>     default tempered-io (TEMPERED_IO_QUEUE); must match the specs' compute.ioQueue",
   '  --heavy-queue <name>  default tempered-heavy (TEMPERED_HEAVY_QUEUE)',
-].join('\n');
+];
 
 export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | undefined {
   if (value === undefined) return undefined;
@@ -27,25 +24,18 @@ export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | und
   return [...new Set(queues)] as ('io' | 'heavy')[];
 }
 
-export const workerCommand: Command = {
+export const workerCommand = defineCommand({
+  name: 'worker',
   summary: 'run a worker for the io and heavy task queues',
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        help: { type: 'boolean', short: 'h', default: false },
-        queues: { type: 'string' },
-        'metrics-port': { type: 'string' },
-        'io-queue': { type: 'string' },
-        'heavy-queue': { type: 'string' },
-      },
-      allowPositionals: false,
-      strict: true,
-    });
-    if (values.help) {
-      print(HELP);
-      return 0;
-    }
+  usage: 'tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>]',
+  help: HELP,
+  options: {
+    queues: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'io-queue': { type: 'string' },
+    'heavy-queue': { type: 'string' },
+  },
+  async run({ values }) {
     const queues = parseQueues(values.queues);
     const metricsPort = values['metrics-port'] === '0' ? 0 : positiveInt(values['metrics-port'], '--metrics-port');
     // Loaded lazily so the other commands never pay for the worker and its tfjs.
@@ -53,4 +43,4 @@ export const workerCommand: Command = {
     await runWorker({ queues, metricsPort, ioQueue: values['io-queue'], heavyQueue: values['heavy-queue'] });
     return 0;
   },
-};
+});
