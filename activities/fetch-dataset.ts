@@ -144,6 +144,22 @@ async function describe(root: string, spec: Spec, source: string, maxMiB?: numbe
           `${test.height}×${test.width}×${test.channels}`,
       );
     }
+    // Labels are indices into the class list: an image folder with {cat, dog} for training and {cat, zebra} for
+    // testing would label dogs as zebras. Both splits must name the same classes in the same order.
+    const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((c, i) => c === b[i]);
+    if (format !== 'idx' && !same(train.classNames, test.classNames)) {
+      throw new DatasetError(
+        source,
+        `the train split's classes [${train.classNames.join(', ')}] differ from the test split's ` +
+          `[${test.classNames.join(', ')}]; both splits must have the same class folders`,
+      );
+    }
+    if (train.numClasses !== test.numClasses) {
+      throw new DatasetError(
+        root,
+        `the train split has ${train.numClasses} classes, the test split ${test.numClasses}`,
+      );
+    }
     return {
       counts: { train: train.count, test: test.count, classes: test.numClasses },
       imageShape: [train.height, train.width, train.channels] as [number, number, number],

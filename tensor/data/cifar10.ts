@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkDataset, DatasetError } from './dataset';
 import type { ImageDataset } from './dataset';
-import { fileSize, readMaybeGzip } from './files';
+import { contentSize, fileSize, readMaybeGzip } from './files';
 import type { Split } from './idx';
 
 /** Class names of CIFAR-10, by label (used when `batches.meta.txt` is absent). */
@@ -84,7 +84,8 @@ export async function loadCifar10Files(
   const bufs: Uint8Array[] = [];
   let count = 0;
   for (const f of files) {
-    const b = await readMaybeGzip(f);
+    // A gzip batch inflates to no more than its trailer says (a bomb stops there); a plain one is its size.
+    const b = await readMaybeGzip(f, await contentSize(f));
     count += cifar10RecordCount(b.length, f);
     bufs.push(b);
   }

@@ -1,4 +1,5 @@
 import { open, readFile, stat } from 'node:fs/promises';
+import buffer from 'node:buffer';
 import { constants, gunzipSync } from 'node:zlib';
 import { DatasetError } from './dataset';
 
@@ -7,8 +8,12 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** Reads a whole file, gunzipping it when its first bytes say it is gzip (whatever its extension). */
-export async function readMaybeGzip(file: string): Promise<Buffer> {
+/**
+ * Reads a whole file, gunzipping it when its first bytes say it is gzip (whatever its extension). The content
+ * may not exceed `maxBytes` (what the caller expects: an IDX header's dimensions, a gzip trailer's length):
+ * inflation stops at that many bytes, so a small gzip bomb is refused without inflating it.
+ */
+export async function readMaybeGzip(file: string, maxBytes: number): Promise<Buffer> {
   let raw: Buffer;
   try {
     raw = await readFile(file);
@@ -17,8 +22,12 @@ export async function readMaybeGzip(file: string): Promise<Buffer> {
   }
   if (!isGzip(raw)) return raw;
   try {
-    return gunzipSync(raw);
+    // One byte over the cap tells "more than expected" from "exactly what was expected".
+    return gunzipSync(raw, { maxOutputLength: Math.max(1, Math.min(maxBytes + 1, buffer.kMaxLength)) });
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new DatasetError(file, `decompresses to more than the ${maxBytes} bytes expected; refused`, { cause: err });
+    }
     throw new DatasetError(
       file,
       `starts with the gzip magic number but does not decompress (${(err as Error).message})`,

@@ -135,7 +135,13 @@ export async function loadIdx(imagesFile: string, labelsFile: string, options: I
   if (classNames.length !== numClasses) {
     throw new DatasetError(labelsFile, `expected ${numClasses} class names, found ${classNames.length}`);
   }
-  const [imgBuf, lblBuf] = await Promise.all([readMaybeGzip(imagesFile), readMaybeGzip(labelsFile)]);
+  // The headers say how many bytes the content has: inflate no more than that (a gzip bomb stops there).
+  const imgBytes = await expectedIdxBytes(imagesFile, 'images', [3, 4]);
+  const lblBytes = await expectedIdxBytes(labelsFile, 'labels', [1]);
+  const [imgBuf, lblBuf] = await Promise.all([
+    readMaybeGzip(imagesFile, imgBytes),
+    readMaybeGzip(labelsFile, lblBytes),
+  ]);
   const images = parseIdxImages(imgBuf, imagesFile);
   const labels = parseIdxLabels(lblBuf, labelsFile, numClasses);
   if (labels.length !== images.count) {
@@ -155,6 +161,12 @@ export async function loadIdx(imagesFile: string, labelsFile: string, options: I
     classNames: [...classNames],
     source: `${imagesFile} + ${labelsFile}`,
   });
+}
+
+/** The bytes an IDX file's content has, by its header (read from a small prefix). */
+async function expectedIdxBytes(file: string, what: string, allowedDims: readonly number[]): Promise<number> {
+  const h = parseIdxHeader(await readHead(file, 4 + 4 * Math.max(...allowedDims)), file, what, allowedDims);
+  return h.dataOffset + h.dims.reduce((a, b) => a * b, 1);
 }
 
 /** Candidate file names of the standard MNIST-family layout, gzipped first. */

@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
 import sharp from 'sharp';
 import { BlobCache } from '../../../activities/dataset-cache';
 import { openSplit } from '../../../activities/datasets';
 import { fetchDataset, materializeDataset } from '../../../activities/fetch-dataset';
+import { Failure } from '../../../schemas/failures';
 import { depsFor, idxDataset, memoryStore, specFor, tempDir, writeFiles } from './helpers';
 
 const BUCKET = 'unit-cache';
@@ -108,5 +110,54 @@ describe('decoded splits on the heavy side', () => {
       assert.equal(train.height, size, `imageSize ${size}`);
       assert.equal(train.width, size);
     }
+  });
+});
+
+describe('image-folder classes between splits', () => {
+  const png = () =>
+    sharp({ create: { width: 4, height: 4, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+      .png()
+      .toBuffer();
+  async function imageFolder(train: string[], test: string[]): Promise<string> {
+    const src = await folder('classes');
+    for (const [split, classes] of [
+      ['train', train],
+      ['test', test],
+    ] as const) {
+      for (const c of classes) {
+        await mkdir(join(src, split, c), { recursive: true });
+        await writeFile(join(src, split, c, 'a.png'), await png());
+      }
+    }
+    return src;
+  }
+  const fetchFolder = async (src: string) =>
+    fetchDataset(depsFor(memoryStore(), await folder('cache')), {
+      runId: 'unit',
+      spec: specFor({ source: src, format: 'image-folder', imageSize: 8 }, { bucket: BUCKET }),
+    });
+
+  for (const [what, train, test] of [
+    ['other names', ['cat', 'dog'], ['cat', 'zebra']],
+    ['another count', ['cat', 'dog'], ['cat', 'dog', 'zebra']],
+  ] as const) {
+    it(`train and test with ${what} are refused once, naming both lists`, async () => {
+      const src = await imageFolder([...train], [...test]);
+      await assert.rejects(fetchFolder(src), (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure, String(err));
+        assert.equal(err.type, Failure.CorruptDataset);
+        assert.equal(err.nonRetryable, true);
+        assert.ok(
+          err.message.includes(`[${train.join(', ')}]`) && err.message.includes(`[${test.join(', ')}]`),
+          err.message,
+        );
+        return true;
+      });
+    });
+  }
+
+  it('the same classes pass', async () => {
+    const ref = await fetchFolder(await imageFolder(['cat', 'dog'], ['cat', 'dog']));
+    assert.deepEqual(ref.classNames, ['cat', 'dog']);
   });
 });
