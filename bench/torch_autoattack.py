@@ -24,7 +24,7 @@ its other dependencies are installed without it):
   bench/.venv/bin/pip install --no-deps -r bench/requirements-autoattack.txt
 
 Progress goes to stderr; with --json the last stdout line is
-{"clean","apgd-ce","apgd-t","fab-t","square","worstCase","images","seconds", ...}.
+{"clean","apgd-ce","apgd-t","fab-t","square","worstCase","images","seconds","secondsPer1000","cpuSeconds", ...}.
 
 Exit codes: 0 done; 1 unreadable or unsupported model or data; 2 bad arguments; 3 skipped: torch or torchattacks
 not importable (with --json a {"skipped": reason} line); 4 --verify mismatch; 5 an adversarial image out of bounds.
@@ -104,6 +104,7 @@ def distance(torch, adv, x, norm):
 
 def run(a, torch, torchattacks, ta):
     t0 = time.perf_counter()
+    c0 = time.process_time()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
@@ -178,6 +179,8 @@ def run(a, torch, torchattacks, ta):
         "images": a.images,
         "seconds": round(total, 1),
         "secondsPer1000": round(total * 1000 / a.images, 1),
+        # CPU time of this process: on a shared machine a steadier measure than the wall clock.
+        "cpuSeconds": round(time.process_time() - c0, 1),
         "attackSeconds": {name: round(s, 1) for name, s in seconds.items()},
         "eps": a.eps,
         "norm": a.norm,
