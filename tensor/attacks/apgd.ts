@@ -149,7 +149,8 @@ async function apgdRun(
   let lossBest = new Float32Array(0);
   let lossPrev = new Float32Array(0);
   let lossBestLastCheck = new Float32Array(0);
-  let reducedLastCheck = new Uint8Array(m0);
+  // As in the reference code, the start counts as "halved last time", so (ii) cannot fire at the first checkpoint.
+  let reducedLastCheck = new Uint8Array(m0).fill(1);
   let increases = new Uint8Array(m0);
 
   /** Moves the rows in `leave` (positions in the active batch) to `done` and keeps the others. */

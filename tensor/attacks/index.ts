@@ -7,3 +7,7 @@ export type { ApgdOptions, ApgdTargetedOptions } from './apgd';
 export { attackLoss, dlrLoss, dlrTargetedLoss, lossFunction } from './losses';
 export type { AttackLoss } from './losses';
 export type { SuiteAttackContext, SuiteAttackFn } from './contract';
+export { squareAttack } from './square';
+export type { SquareOptions } from './square';
+export { fabTargeted } from './fab';
+export type { FabOptions } from './fab';

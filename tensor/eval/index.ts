@@ -8,3 +8,12 @@ export { customAttackEntry, runSuiteShard, SUITE_NAMES, suiteAttacks, SuiteVerif
 export type { RunSuiteShardOptions, SuiteAttackEntry, SuiteName, SuiteProgress, SuiteShardState } from './suite';
 export { accuracyOf, reduceSuite, ROBUST, wilson, WRONG_CLEAN } from './reduce';
 export type { Accuracy, SuiteAttackSummary, SuiteClassSummary, SuiteResult, SuiteShardResult } from './reduce';
+export {
+  BLACK_BOX_ATTACKS,
+  blackBoxFlag,
+  epsMonotoneFlag,
+  moreIterationsFlag,
+  sanityPanel,
+  singleStepFlag,
+} from './sanity';
+export type { SanityFlag, SanityFlagName, SanityOptions } from './sanity';

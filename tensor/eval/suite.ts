@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { apgd, apgdTargeted } from '../attacks/apgd';
+import { fabTargeted } from '../attacks/fab';
+import { squareAttack } from '../attacks/square';
 import type { SuiteAttackFn } from '../attacks/contract';
 import type { Norm } from '../attacks/options';
 import { attackLogits } from '../attacks/pgd';
@@ -31,9 +33,12 @@ export interface SuiteAttackEntry {
  * The attacks of a named suite, in the order they run (each on the points all earlier ones left robust):
  * - `standard`: APGD-CE (100 iterations), APGD-T (targeted DLR, 9 targets × 100 iterations), FAB-T (9 targets ×
  *   100 iterations), Square (5000 queries);
- * - `plus`: APGD-CE and APGD-DLR with 5 restarts each, Square, APGD-T (9 targets), FAB-T (9 targets);
+ * - `plus`: AutoAttack's plus order, APGD-CE and APGD-DLR with 5 restarts each, Square (5000 queries), APGD-T and
+ *   FAB-T (9 targets each); the reference's untargeted FAB (5 restarts) between APGD-DLR and Square is not
+ *   implemented here;
  * - `fast`: APGD-CE (100 iterations), APGD-T over 3 targets.
- * Target counts are capped at numClasses − 1.
+ * Target counts are capped at numClasses − 1; APGD-T falls back to targeted CE below 4 classes and APGD-DLR is
+ * left out below 3 (DLR needs the third-highest logit).
  */
 export function suiteAttacks(
   suite: Exclude<SuiteName, 'custom'>,
@@ -50,12 +55,16 @@ export function suiteAttacks(
       return [
         { name: 'apgd-ce', run: apgd({ loss: 'ce', iterations: 100 }) },
         { name: 'apgd-t', run: apgdTargeted({ targets: targets(9), iterations: 100 }) },
+        { name: 'fab-t', run: fabTargeted({ targets: targets(9), iterations: 100 }) },
+        { name: 'square', run: squareAttack({ queries: 5000 }) },
       ];
     case 'plus':
       return [
         { name: 'apgd-ce', run: apgd({ loss: 'ce', iterations: 100, restarts: 5 }) },
         ...(numClasses >= 3 ? [{ name: 'apgd-dlr', run: apgd({ loss: 'dlr', iterations: 100, restarts: 5 }) }] : []),
+        { name: 'square', run: squareAttack({ queries: 5000 }) },
         { name: 'apgd-t', run: apgdTargeted({ targets: targets(9), iterations: 100 }) },
+        { name: 'fab-t', run: fabTargeted({ targets: targets(9), iterations: 100 }) },
       ];
     case 'fast':
       return [

@@ -58,6 +58,21 @@ describe('runSuiteShard', () => {
     assert.equal(result.perAttack[1].after.correct, result.worstCase.correct);
   });
 
+  it('runs the standard suite end to end: APGD-CE, APGD-T, FAB-T, Square', async () => {
+    const attacks = suiteAttacks('standard', { norm: 'linf', numClasses: 10 });
+    assert.deepEqual(
+      attacks.map((a) => a.name),
+      ['apgd-ce', 'apgd-t', 'fab-t', 'square'],
+    );
+    const shard = await noLeak(() =>
+      runSuiteShard(model, data, { attacks, norm: 'linf', eps: 0.02, start: 100, count: 24, batchSize: 24, seed: 2 }),
+    );
+    const r = reduceSuite([shard]);
+    assert.equal(r.perAttack.length, 4);
+    assert.ok(r.perAttack[0].broke > 0);
+    assert.equal(r.perAttack[3].after.correct, r.worstCase.correct);
+  });
+
   it('resumes from a mid-shard state with the same result as an uninterrupted run', async () => {
     const attacks = suiteAttacks('fast', { norm: 'linf', numClasses: 10 });
     const o = { attacks, norm: 'linf' as const, eps, start: 0, count: 50, batchSize: 10, seed: 7 };
