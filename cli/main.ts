@@ -26,6 +26,7 @@ export const commands: Record<string, () => Promise<Command>> = {
   reject: async () => (await import('./signal')).rejectCommand,
   schedule: async () => (await import('./schedule')).scheduleCommand,
   serve: async () => (await import('./serve')).serveCommand,
+  doctor: async () => (await import('./doctor')).doctorCommand,
 };
 
 /** Thrown by commands for bad usage: printed as one line, exit code 2. */
@@ -61,6 +62,7 @@ const summaries: Record<string, string> = {
   reject: 'reject a run waiting for approval (--by NAME)',
   schedule: 'nightly re-hardening: schedule create|list|delete|trigger',
   serve: 'serve the production model over HTTP (POST /predict, /healthz, /metrics)',
+  doctor: 'list the tfjs backends this machine can run and why not the others',
 };
 
 /** Runs one command line; resolves to the exit code. Never exits the process itself. */
