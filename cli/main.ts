@@ -20,6 +20,7 @@ export const commands: Record<string, () => Promise<Command>> = {
   reject: async () => (await import('./signal')).rejectCommand,
   schedule: async () => (await import('./schedule')).scheduleCommand,
   serve: async () => (await import('./serve')).serveCommand,
+  doctor: async () => (await import('./doctor')).doctorCommand,
 };
 
 /** `tempered --help`: every command with its own summary. */

@@ -1,5 +1,5 @@
 /**
- * npm run train:reference -- --mode standard|adversarial --epochs N --train-size N --out DIR [--from DIR] [--json]
+ * npm run train:reference -- --mode standard|adversarial --epochs N --train-size N [--out DIR] [--from DIR] [--json]
  *   [--eps 0.1] [--eval-size 1000] [--batch-size 128] [--seed 0] [--resume] [--backend auto|wasm|cpu|…]
  *
  * Trains the reference CNN on Fashion-MNIST with the reference recipe (see tensor/training/reference.ts), saves it

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
+import { probeBackends } from './probe';
+import { registerTensorflowWorkarounds } from './tensorflow-kernels';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 
 /** tfjs backends tempered can run on, fastest first. */
@@ -53,6 +55,10 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 async function activate(name: BackendName): Promise<Omit<BackendReport, 'tried' | 'reason'>> {
   const pkg = NODE_PACKAGE[name];
   if (pkg !== undefined) {
+    // Checked before the import: a package that is not built, or a GPU build without a driver, fails with a line
+    // saying what to do, and a second libtensorflow never loads next to the first.
+    const probe = probeBackends().find((p) => p.name === name);
+    if (probe && !probe.available) throw new Error(probe.detail);
     await import(pkg);
   } else if (name === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
@@ -70,7 +76,11 @@ async function activate(name: BackendName): Promise<Omit<BackendReport, 'tried' 
     const gpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice;
     if (gpu === false) throw new Error('tfjs-node-gpu loaded but libtensorflow found no GPU device');
   }
-  return { name, threads: name === 'cpu' ? 1 : availableParallelism() };
+  if (name === 'cpu') return { name, threads: 1 };
+  registerTensorflowWorkarounds();
+  // TensorFlow sizes its intra-op pool from these (default: every core).
+  const threads = Number(process.env.TF_NUM_INTRAOP_THREADS) || availableParallelism();
+  return { name, threads };
 }
 
 async function pick(preference: BackendPreference, reason: string, log: (line: string) => void) {

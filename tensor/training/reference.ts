@@ -55,7 +55,7 @@ export interface ReferenceResult {
 export const CHECKPOINT_FILE = 'train-state.ckpt';
 
 const USAGE =
-  'usage: npm run train:reference -- --mode standard|adversarial --epochs N --train-size N --out DIR ' +
+  'usage: npm run train:reference -- --mode standard|adversarial --epochs N --train-size N [--out DIR] ' +
   '[--from DIR] [--eps 0.1] [--eval-size 1000] [--batch-size 128] [--seed 0] [--resume] [--backend auto|wasm|cpu|…] [--json]';
 
 /** Parses the script's arguments; throws an Error with the usage line on bad input. */
@@ -99,8 +99,9 @@ export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: b
   if (mode !== 'standard' && mode !== 'adversarial') {
     throw new Error(`--mode must be standard or adversarial, got ${mode ?? 'nothing'}\n${USAGE}`);
   }
-  const out = values.out;
-  if (typeof out !== 'string' || out === '') throw new Error(`--out DIR is required\n${USAGE}`);
+  // Default: a git-ignored folder per mode, so a quick check needs no --out.
+  const out = values.out ?? join('.tempered', 'reference', mode);
+  if (typeof out !== 'string' || out === '') throw new Error(`--out DIR must name a folder\n${USAGE}`);
   const eps = values.eps === undefined ? 0.1 : Number(values.eps);
   if (!Number.isFinite(eps) || eps <= 0 || eps > 1) {
     throw new Error(`--eps must be a number in (0, 1], got ${values.eps}\n${USAGE}`);
