@@ -19,6 +19,8 @@ export interface Command {
   summary: string;
   /** Everything `tempered <name> --help` prints. */
   help: string;
+  /** The long flags it accepts, without dashes (`help` and, where printed as JSON, `json` included). */
+  flags: string[];
   /** Runs with the arguments after the command name; returns the exit code (default 0). */
   run(argv: string[]): Promise<number | void>;
 }
@@ -60,6 +62,7 @@ export function defineCommand<const O extends OptionsConfig = Record<never, neve
     name: definition.name,
     summary: definition.summary,
     help,
+    flags: Object.keys(options),
     async run(argv) {
       const { values, positionals } = parseArgs({
         args: argv,

@@ -1,6 +1,7 @@
 // `tempered <command> [...]`: a thin dispatcher, called by bin/tempered.js (the only entry; nothing imports this
 // file but the bin and tests). Each command is a module built with defineCommand (./command), loaded on demand;
 // command modules are light at their top level, so `tempered --help` reads every summary without loading tfjs.
+import { EnvError, parseEnv } from '../infra/env';
 import type { Command } from './command';
 import { UsageError } from './command';
 
@@ -21,6 +22,7 @@ export const commands: Record<string, () => Promise<Command>> = {
   schedule: async () => (await import('./schedule')).scheduleCommand,
   serve: async () => (await import('./serve')).serveCommand,
   doctor: async () => (await import('./doctor')).doctorCommand,
+  config: async () => (await import('./config')).configCommand,
 };
 
 /** `tempered --help`: every command with its own summary. */
@@ -48,6 +50,13 @@ export async function main(argv: string[]): Promise<number> {
   const load = commands[name];
   if (!load) {
     process.stderr.write(`tempered: unknown command ${JSON.stringify(name)}; run tempered --help\n`);
+    return 2;
+  }
+  try {
+    parseEnv(process.env); // every variable checked once, before any work: the error names the variable
+  } catch (err) {
+    if (!(err instanceof EnvError)) throw err;
+    for (const line of err.problems) process.stderr.write(`tempered: ${line}\n`);
     return 2;
   }
   try {
