@@ -26,6 +26,8 @@ export const Duration = z
     /^\d+(\.\d+)? ?(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$/,
     'expected a duration such as 90s, 2 minutes, 12h or 7d',
   )
+  // A zero timeout makes Temporal refuse the activity and the workflow task fail forever behind "waiting".
+  .refine((d) => !/^0+(\.0+)? ?[a-z]/.test(d), 'expected a duration above zero')
   .meta({ description: 'a number and a unit (ms, s, m, h, d, w), e.g. "90s", "2 minutes", "7d"' });
 export type Duration = z.infer<typeof Duration>;
 
@@ -42,9 +44,15 @@ export const S3Uri = z
 /** Where data comes from: a local path, an http(s):// URL or s3://bucket/key. */
 export const Source = z
   .string()
+  .max(2048)
   .regex(
     /^(https?:\/\/[^/\s]+(\/\S*)?|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?|(?![A-Za-z][A-Za-z0-9+.-]*:\/\/)\S.*)$/,
     'expected a local path, an http(s):// URL or s3://bucket/key',
+  )
+  // The spec travels in every activity input and so into Temporal's history: no credentials in a URL.
+  .refine(
+    (s) => !/^https?:\/\/[^/\s]*@/.test(s),
+    'expected a URL without user:password@ (credentials would be stored in the run history)',
   )
   .meta({ description: 'a local path, an http(s):// URL or s3://bucket/key' });
 
@@ -69,7 +77,7 @@ export const DatasetSpec = z
       .default('idx')
       .meta({ description: 'idx (MNIST/Fashion-MNIST), cifar10-binary, or image-folder (one folder per class)' }),
     sha256: z
-      .record(z.string().min(1), Sha256)
+      .record(z.string().min(1).max(1024), Sha256)
       .optional()
       .meta({ description: 'expected SHA-256 per file name; a mismatch fails the run (ChecksumMismatch)' }),
     trainSize: z.int().min(1).optional().meta({ description: 'train subset size; all images when absent' }),
@@ -122,7 +130,7 @@ export type ArtifactSource = z.infer<typeof ArtifactSource>;
 
 export const FolderSource = z.strictObject({
   kind: z.literal('folder'),
-  path: z.string().min(1).meta({ description: 'a folder with model.json and weights' }),
+  path: z.string().min(1).max(2048).meta({ description: 'a folder with model.json and weights' }),
 });
 export const S3ModelSource = z.strictObject({ kind: z.literal('s3'), uri: S3Uri });
 
@@ -162,7 +170,7 @@ export type TrainingAttack = z.infer<typeof TrainingAttack>;
 
 export const EpsilonStep = z.strictObject({
   epoch: z.int().min(1).meta({ description: 'first epoch (1-based) this ε applies to' }),
-  value: z.number().min(0),
+  value: z.number().min(0).max(255),
 });
 export type EpsilonStep = z.infer<typeof EpsilonStep>;
 
@@ -218,7 +226,7 @@ export type TrainingSpec = z.infer<typeof TrainingSpec>;
 export const EvalAttack = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a name of letters, digits, . _ -'),
   norm: Norm.default('linf'),
-  eps: z.number().min(0).optional().meta({ description: 'the attack ε; epsilon.max when absent' }),
+  eps: z.number().min(0).max(255).optional().meta({ description: 'the attack ε; epsilon.max when absent' }),
   steps: z.int().min(1).max(10000).default(20),
   restarts: z.int().min(1).max(100).default(1),
   stepSize: z
@@ -268,7 +276,7 @@ export const EvaluationSpec = z
           'reported figures beside the suite otherwise; one PGD-20 (step ε/4) when absent',
       }),
     epsCurve: z
-      .array(z.number().min(0))
+      .array(z.number().min(0).max(255))
       .optional()
       .meta({ description: 'ε values of the robustness curve; 0, ¼, ½, ¾, 1 and 1.5 × epsilon.max when absent' }),
     testImages: z.int().min(1).default(1000).meta({ description: 'test images the attacks run on' }),
@@ -319,7 +327,9 @@ export const ArtifactsSpec = z
       .default('tempered'),
     prefix: z
       .string()
+      .max(512)
       .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected key segments separated by /, no leading slash')
+      .refine((p) => !p.split('/').some((seg) => seg === '.' || seg === '..'), 'expected no . or .. segments')
       .default('models'),
     modelName: z
       .string()
@@ -332,8 +342,8 @@ export type ArtifactsSpec = z.infer<typeof ArtifactsSpec>;
 
 export const ComputeSpec = z
   .strictObject({
-    heavyQueue: z.string().min(1).default(DEFAULT_HEAVY_QUEUE),
-    ioQueue: z.string().min(1).default(DEFAULT_IO_QUEUE),
+    heavyQueue: z.string().min(1).max(200).default(DEFAULT_HEAVY_QUEUE),
+    ioQueue: z.string().min(1).max(200).default(DEFAULT_IO_QUEUE),
     backend: z.enum(['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']).default('auto'),
     trainingTimeout: Duration.default('12h').meta({ description: 'start-to-close of one training attempt' }),
     evaluationTimeout: Duration.default('2h').meta({ description: 'start-to-close of one evaluation attempt' }),
@@ -356,9 +366,9 @@ export type ComputeSpec = z.infer<typeof ComputeSpec>;
 // The spec
 
 const SpecObject = z.strictObject({
-  $schema: z.string().optional().meta({ description: 'the JSON Schema this file follows (for editors)' }),
+  $schema: z.string().max(2048).optional().meta({ description: 'the JSON Schema this file follows (for editors)' }),
   version: z.literal(1).meta({ description: 'spec format version' }),
-  description: z.string().optional(),
+  description: z.string().max(4096).optional(),
   dataset: DatasetSpec.prefault({}),
   model: ModelSpec.prefault({}),
   attack: TrainingAttack.prefault({}),

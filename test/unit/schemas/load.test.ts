@@ -46,7 +46,7 @@ describe('loadSpec', () => {
 
   test('duplicate YAML keys are an error, not a silent override', async () => {
     const path = await file('dup.yaml', 'version: 1\ntraining:\n  epochs: 2\n  epochs: 3\n');
-    await assert.rejects(loadSpec(path), /dup\.yaml: not valid YAML: line 4, column 3: Map keys must be unique/);
+    await assert.rejects(loadSpec(path), /dup\.yaml: duplicate key "epochs" at line 4, column 3/);
   });
 
   test('bad JSON and missing files name the file', async () => {
