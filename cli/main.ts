@@ -26,6 +26,7 @@ export const commands: Record<string, () => Promise<Command>> = {
   reject: async () => (await import('./signal')).rejectCommand,
   schedule: async () => (await import('./schedule')).scheduleCommand,
   serve: async () => (await import('./serve')).serveCommand,
+  resume: async () => (await import('./resume')).resumeCommand,
 };
 
 /** Thrown by commands for bad usage: printed as one line, exit code 2. */

@@ -24,6 +24,7 @@ const HELP = [
   '  --id <id>        workflow id (default harden-<modelName>-<YYYYMMDD-HHmmss>); a running one is refused',
   '  --queue <q>      task queue of the workflow (default spec.compute.ioQueue)',
   '  --interval <s>   progress poll interval in seconds with --wait (default 1)',
+  '  --no-cache       recompute every stage (compute.cache: false) instead of reusing earlier runs\' outputs',
 ].join('\n');
 
 export interface FollowOptions {
@@ -107,6 +108,7 @@ export const runCommand: Command = {
         id: { type: 'string' },
         queue: { type: 'string' },
         interval: { type: 'string' },
+        'no-cache': { type: 'boolean', default: false },
       },
       allowPositionals: true,
       strict: true,
@@ -120,6 +122,7 @@ export const runCommand: Command = {
     if (!(intervalMs > 0)) throw new Error(`--interval: expected a positive number of seconds, got ${values.interval}`);
     const spec = await loadSpecOrReport(file);
     if (!spec) return EXIT.usage;
+    if (values['no-cache']) spec.compute.cache = false;
     return withClient(async (client) => {
       const started = await startHardeningRun(client, spec, { workflowId: values.id, taskQueue: values.queue });
       const link = runLink(client, started.workflowId);

@@ -1,10 +1,13 @@
 // Durability on the real stack (issue: durable past any number of preemptions): the heavy worker SIGKILLed more
 // times than any fixed attempt budget during training, and the run still completes with every batch trained.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
+import { REPO_ROOT } from '../../infra/config';
+import { NotResumableError, resumeHardeningRun } from '../../client/resume';
 import type { RunProgress, RunSummary } from '../../schemas/payloads';
 import type { SpecInput } from '../../schemas/spec';
 import { HARDENING_RUN, progressQuery } from '../../workflows/messages';
@@ -72,6 +75,22 @@ async function attemptsOf(handle: WorkflowHandle, activityType: string): Promise
     .map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
 }
 
+/** `tempered <args>` as a child process against the test stack; resolves with its exit code and output. */
+function tempered(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/tempered.js', ...args], {
+      cwd: REPO_ROOT,
+      stdio: 'pipe',
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
 before(async () => {
   const conn = stackFromEnv();
   connection = await Connection.connect({ address: conn.temporal.address });
@@ -113,5 +132,75 @@ describe('durability on the real stack', () => {
       attempts.length >= 7,
       `at least 7 training attempts, got ${attempts.length}: kills at ${kills.join(', ')}`,
     );
+  });
+
+  test('a run terminated mid-training is resumed: no baseline work again, training continues its checkpoint', async () => {
+    const handle = await start(tinySpec());
+    const oldRunId = (await handle.describe()).runId;
+    await waitFor(handle, (p) => (p.training?.checkpointCursor ?? -1) >= 6, 'a few training checkpoints');
+    await handle.terminate('failed on purpose by the test');
+    await heavy.kill('SIGKILL');
+    heavy = await spawnWorker({ queues, only: 'heavy' });
+
+    const cli = await tempered('resume', handle.workflowId, '--json');
+    assert.equal(cli.code, 0, cli.err);
+    const started = JSON.parse(cli.out) as { reused: string[]; resumedFrom: { temporalRunId: string } };
+    assert.deepEqual(started.reused, ['fetching-dataset', 'preparing-model', 'baseline-eval']);
+    assert.equal(started.resumedFrom.temporalRunId, oldRunId);
+
+    const latest = client.workflow.getHandle(handle.workflowId);
+    const summary = (await latest.result()) as RunSummary;
+    assert.equal(summary.status, 'completed', JSON.stringify(summary));
+    assert.deepEqual(summary.resumedFrom, { workflowId: handle.workflowId, temporalRunId: oldRunId });
+    assert.deepEqual(summary.reused, ['fetching-dataset', 'preparing-model', 'baseline-eval']);
+    assert.equal(summary.training?.batches, 48);
+    // Training continued the terminated execution's newest checkpoint instead of starting over: the new
+    // execution's first checkpoint lies past it (a fresh start writes batch 0 first).
+    const newRunId = (await latest.describe()).runId;
+    const cursors = async (runId: string) =>
+      (await store.list(bucket, `runs/${handle.workflowId}/${runId}/hardened/checkpoints/`))
+        .map((e) => Number(/ckpt-(\d+)\.bin$/.exec(e.key)?.[1]))
+        .filter((n) => Number.isFinite(n));
+    const oldNewest = Math.max(...(await cursors(oldRunId)));
+    const newFirst = Math.min(...(await cursors(newRunId)));
+    assert.ok(oldNewest >= 6, `the terminated run had checkpoints up to ${oldNewest}`);
+    assert.ok(newFirst > oldNewest, `the resumed run's first checkpoint ${newFirst} lies past ${oldNewest}`);
+    assert.ok(summary.training?.resumedFrom, 'training resumed from a checkpoint');
+    // The new execution ran no baseline work; its memo links to the old one.
+    const description = await latest.describe();
+    assert.notEqual(description.runId, oldRunId);
+    assert.deepEqual((description.memo as { resumedFrom?: unknown }).resumedFrom, summary.resumedFrom);
+    const types = ((await latest.fetchHistory()).events ?? [])
+      .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+      .filter((t): t is string => t !== undefined);
+    for (const done of ['fetchDataset', 'prepareModel', 'baselineEval']) assert.ok(!types.includes(done), types.join());
+    assert.ok(types.includes('adversarialTrain') && types.includes('benchmark'));
+
+    // A completed run is refused, by the SDK and by the CLI.
+    await assert.rejects(resumeHardeningRun(client, handle.workflowId), (err: unknown) => {
+      assert.ok(err instanceof NotResumableError);
+      assert.match(err.message, /completed \(completed\); only a failed, cancelled or timed-out run can be resumed/);
+      return true;
+    });
+    const refused = await tempered('resume', handle.workflowId);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.err, /completed \(completed\)/);
+  });
+
+  test('a repeated run hits the step cache: the same baseline is neither trained nor evaluated again', async () => {
+    // The runs above trained and evaluated this baseline (same dataset, model spec, evaluation and seed).
+    const spec = tinySpec({ training: { epochs: 1, batchSize: 50, checkpointEveryBatches: 4, learningRate: 0.002 } });
+    const summary = (await (await start(spec)).result()) as RunSummary;
+    assert.equal(summary.status, 'completed', JSON.stringify(summary));
+    assert.deepEqual(summary.cached, ['preparing-model', 'baseline-eval']);
+    const entries = await store.list(bucket, 'cache/steps/');
+    assert.ok(
+      entries.some((e) => e.key.startsWith('cache/steps/baseline-eval/')),
+      'the baseline evaluation is cached',
+    );
+
+    // compute.cache false recomputes.
+    const off = (await (await start({ ...spec, compute: { ...spec.compute, cache: false } })).result()) as RunSummary;
+    assert.equal(off.cached, undefined);
   });
 });
