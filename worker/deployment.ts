@@ -30,9 +30,13 @@ export function deploymentFromEnv(env: NodeJS.ProcessEnv, packageVersion: string
   const buildId = env.TEMPERED_BUILD_ID?.trim() || `tempered-${packageVersion}`;
   const promote = (env.TEMPERED_PROMOTE_BUILD?.trim() || 'if-none') as DeploymentSettings['promote'];
   if (!NAME.test(deploymentName))
-    throw new Error(`TEMPERED_DEPLOYMENT: expected letters, digits, '.', '_' or '-', got ${JSON.stringify(deploymentName)}`);
+    throw new Error(
+      `TEMPERED_DEPLOYMENT: expected letters, digits, '.', '_' or '-', got ${JSON.stringify(deploymentName)}`,
+    );
   if (!BUILD.test(buildId))
-    throw new Error(`TEMPERED_BUILD_ID: expected letters, digits, '.', '_', '+' or '-', got ${JSON.stringify(buildId)}`);
+    throw new Error(
+      `TEMPERED_BUILD_ID: expected letters, digits, '.', '_', '+' or '-', got ${JSON.stringify(buildId)}`,
+    );
   if (!['if-none', 'always', 'never'].includes(promote))
     throw new Error(`TEMPERED_PROMOTE_BUILD: expected if-none, always or never, got ${JSON.stringify(promote)}`);
   return { deploymentName, buildId, promote };
