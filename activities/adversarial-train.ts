@@ -3,12 +3,14 @@ import { openSplit } from './datasets';
 import { ensureBackend, execution, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
 import { checkModelFits, readModel, writeModel } from './models';
+import { runPrefix } from './names';
 import { adversarialConfig, runTraining } from './training-run';
 
 /**
  * adversarialTrain: PGD (or TRADES) adversarial training of the prepared model per the spec, resumable from the
  * newest checkpoint of this workflow execution in the object store (a retry on another worker continues where the
- * last checkpoint left off). Writes the hardened model next to the checkpoints.
+ * last checkpoint left off; a resumed run continues its predecessors' newest checkpoint when it has none of its
+ * own). Writes the hardened model next to the checkpoints.
  */
 export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTrainInput): Promise<TrainResult> {
   const { spec, dataset } = input;
@@ -30,6 +32,10 @@ export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTra
       train,
       config: adversarialConfig(spec),
       place: { bucket, prefix: `${prefix}hardened/checkpoints/` },
+      earlierPlaces: (input.resumeFrom ?? []).map((e) => ({
+        bucket,
+        prefix: `${runPrefix(e.workflowId, e.temporalRunId)}/hardened/checkpoints/`,
+      })),
       checkpointEvery: spec.training.checkpointEveryBatches,
       backend,
       workflowId,

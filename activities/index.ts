@@ -7,6 +7,7 @@ import { evaluateShard } from './evaluate-shard';
 import { fetchDataset } from './fetch-dataset';
 import { prepareModel } from './prepare-model';
 import { promoteArtifact } from './promote';
+import { cachedEvaluation, cachedPreparation } from './step-cache';
 import { writeReport } from './report';
 
 export type { ActivityDeps, ActivityMetrics } from './deps';
@@ -41,10 +42,14 @@ export function createActivities(deps: ActivityDeps): Activities {
     };
   return {
     fetchDataset: timed('fetchDataset', fetchDataset),
-    prepareModel: timed('prepareModel', prepareModel),
-    baselineEval: timed('baselineEval', (d, input) => evaluateModel(d, { ...input, role: 'baseline' })),
+    prepareModel: timed('prepareModel', (d, input) => cachedPreparation(d, input, () => prepareModel(d, input))),
+    baselineEval: timed('baselineEval', (d, input) =>
+      cachedEvaluation(d, { ...input, role: 'baseline' }, () => evaluateModel(d, { ...input, role: 'baseline' })),
+    ),
     adversarialTrain: timed('adversarialTrain', adversarialTrain),
-    benchmark: timed('benchmark', (d, input) => evaluateModel(d, { ...input, role: 'hardened' })),
+    benchmark: timed('benchmark', (d, input) =>
+      cachedEvaluation(d, { ...input, role: 'hardened' }, () => evaluateModel(d, { ...input, role: 'hardened' })),
+    ),
     evaluateShard: timed('evaluateShard', evaluateShard),
     evaluationExtras: timed('evaluationExtras', evaluationExtras),
     reduceEvaluation: timed('reduceEvaluation', reduceEvaluation),

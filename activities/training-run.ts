@@ -28,6 +28,8 @@ export interface TrainingRunOptions {
   train: ImageDataset;
   config: TrainingConfigInput;
   place: CheckpointPlace;
+  /** Where earlier runs (a resumed run's predecessors) kept theirs, newest first: used when `place` has none. */
+  earlierPlaces?: CheckpointPlace[];
   checkpointEvery: number;
   backend: Backend;
   /** For progress signals and metrics. */
@@ -70,7 +72,8 @@ const PROGRESS_EVERY_MS = 10_000;
 export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunResult> {
   const { deps, place } = o;
   const started = performance.now();
-  const resume = await newestCheckpoint(deps, place, o.config);
+  let resume = await newestCheckpoint(deps, place, o.config);
+  for (const earlier of o.earlierPlaces ?? []) resume ??= await newestCheckpoint(deps, earlier, o.config);
   const trainer = resume
     ? await Trainer.create({ model: o.model, train: o.train, config: o.config, state: resume.bytes })
     : await Trainer.create({ model: o.model, train: o.train, config: o.config });

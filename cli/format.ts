@@ -1,5 +1,6 @@
 // Pure formatting for the run commands: the progress line, the result table, run and schedule listings, and
 // the exit code of a finished run. No I/O, so each is unit-tested on its own.
+import { reuseLine } from '../report/reuse';
 import type { RunListing } from '../client/index';
 import type { ScheduleListing } from '../client/schedules';
 import type { AccuracySummary, RunProgress, RunSummary } from '../schemas/payloads';
@@ -128,6 +129,8 @@ export function formatResultTable(s: RunSummary, options: ResultTableOptions = {
     lines.push(`cancelled${s.cancel?.by ? ` by ${s.cancel.by}` : ''}${why}`);
     if (s.checkpointKey) lines.push(`checkpoint ${s.checkpointKey}`);
   }
+  const reuse = reuseLine(s);
+  if (reuse) lines.push(`reused    ${reuse}`);
   if (s.backend) lines.push(`backend   ${s.backend}`);
   const total = Object.values(s.timings).reduce((a, x) => a + x, 0);
   if (total > 0) lines.push(`time      ${formatDuration(total)}`);

@@ -23,6 +23,7 @@ export const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve')).serveCommand,
   doctor: async () => (await import('./doctor')).doctorCommand,
   config: async () => (await import('./config')).configCommand,
+  resume: async () => (await import('./resume')).resumeCommand,
 };
 
 /** `tempered --help`: every command with its own summary. */

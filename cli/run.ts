@@ -21,6 +21,7 @@ export const runCommand = defineCommand({
     '  --id <id>        workflow id (default harden-<modelName>-<YYYYMMDD-HHmmss>); a running one is refused',
     '  --queue <q>      task queue of the workflow (default spec.compute.ioQueue)',
     '  --interval <s>   progress poll interval in seconds with --wait (default 1)',
+    "  --no-cache       recompute every stage (compute.cache: false) instead of reusing earlier runs' outputs",
   ],
   json: true,
   positionals: true,
@@ -29,6 +30,7 @@ export const runCommand = defineCommand({
     id: { type: 'string' },
     queue: { type: 'string' },
     interval: { type: 'string' },
+    'no-cache': { type: 'boolean', default: false },
   },
   async run({ values, positionals, json }) {
     const file = positional(positionals, 'spec', USAGE);
@@ -36,6 +38,7 @@ export const runCommand = defineCommand({
     if (!(intervalMs > 0)) throw new Error(`--interval: expected a positive number of seconds, got ${values.interval}`);
     const spec = await loadSpecOrReport(file);
     if (!spec) return EXIT.usage;
+    if (values['no-cache']) spec.compute.cache = false;
     const { getHardeningRun, startHardeningRun } = await import('../client/index');
     const { runLink, withClient } = await import('./client-session');
     const { finishRun } = await import('./follow');

@@ -6,6 +6,7 @@
  * `renderReport` is pure and synchronous: it takes example images already encoded as PNG. `buildReport`
  * (`report/build.ts`) encodes raw pixels with sharp first.
  */
+import { reuseLine } from './reuse';
 import { stringify as toYaml } from 'yaml';
 import type { AttackAccuracy, ClassMetrics, Metrics, RunSummary } from '../schemas/payloads';
 
@@ -467,12 +468,13 @@ function detailsSection(ctx: Ctx): string {
     s.warnings.length > 0
       ? `<div class="warnings"><h3>Warnings</h3><ul>${s.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>`
       : '';
+  const reuse = reuseLine(s);
   const sha = s.dataset ? Object.entries(s.dataset.sha256s) : [];
   const shaRows = sha
     .map(([f, h]) => `<tr><td><code>${esc(f)}</code></td><td><code class="hash">${esc(h)}</code></td></tr>`)
     .join('');
   return `<section class="two-col">
-<div><h2>Artifact</h2>${artifact}${warnings}</div>
+<div><h2>Artifact</h2>${artifact}${reuse ? `<p class="muted">Reused: ${esc(reuse)}</p>` : ''}${warnings}</div>
 <div><h2>Timings</h2>${timings.length > 0 ? `<table class="plain timings"><tbody>${timingRows}<tr class="total"><th scope="row">total</th><td class="num">${esc(fmtSeconds(total))}</td></tr></tbody></table>` : '<p class="muted">None recorded.</p>'}</div>
 </section>
 ${sha.length > 0 ? `<section><h2>Dataset checksums (SHA-256)</h2><table class="plain"><tbody>${shaRows}</tbody></table></section>` : ''}`;

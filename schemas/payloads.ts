@@ -129,6 +129,8 @@ export const Metrics = z.strictObject({
   images: count,
   seconds,
   backend: Backend,
+  /** True when an earlier run's evaluation with the same inputs was reused (step cache). */
+  cached: z.boolean().optional(),
 });
 export type Metrics = z.infer<typeof Metrics>;
 export type MetricsInput = z.input<typeof Metrics>;
@@ -141,6 +143,8 @@ export const PreparedModel = z.strictObject({
   fellBack: z.boolean().default(false),
   seconds,
   backend: Backend.optional(),
+  /** True when an earlier run's output with the same inputs was reused (step cache). */
+  cached: z.boolean().optional(),
 });
 export type PreparedModel = z.infer<typeof PreparedModel>;
 
@@ -253,6 +257,25 @@ export type AccuracySummary = z.infer<typeof AccuracySummary>;
 export const RunStatus = z.enum(['completed', 'rejected', 'cancelled']);
 export type RunStatus = z.infer<typeof RunStatus>;
 
+/** One Temporal execution: a workflow id and the run id Temporal gave that execution. */
+export const ExecutionRef = z.strictObject({ workflowId: z.string().min(1), temporalRunId: z.string().min(1) });
+export type ExecutionRef = z.infer<typeof ExecutionRef>;
+
+/**
+ * `hardeningRun`'s optional second argument: continue an earlier run that failed, was cancelled or timed out
+ * (`resumeHardeningRun` builds it from that run's history). Stages with an output here are not run again.
+ */
+export const ResumeFrom = z.strictObject({
+  /** The execution this run continues. */
+  from: ExecutionRef,
+  /** Executions whose training checkpoints may be continued, newest first (`from`, then what it resumed from). */
+  checkpointsOf: z.array(ExecutionRef).min(1),
+  dataset: DatasetRef.optional(),
+  prepared: PreparedModel.optional(),
+  baseline: Metrics.optional(),
+});
+export type ResumeFrom = z.infer<typeof ResumeFrom>;
+
 /** What `hardeningRun` returns. */
 export const RunSummary = z.strictObject({
   /**
@@ -282,6 +305,12 @@ export const RunSummary = z.strictObject({
   cancel: CancelRequest.optional(),
   /** Problems that did not fail the run (e.g. the report could not be written). */
   warnings: z.array(z.string()),
+  /** Set when this run continues an earlier one (`tempered resume`). */
+  resumedFrom: ExecutionRef.optional(),
+  /** Stages whose output came from the earlier run instead of running again. */
+  reused: z.array(Stage).optional(),
+  /** Stages whose output came from the step cache (same inputs as an earlier run; `compute.cache`). */
+  cached: z.array(Stage).optional(),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 
@@ -322,7 +351,13 @@ export const EvaluateInput = z.strictObject({
 });
 export type EvaluateInput = z.infer<typeof EvaluateInput>;
 
-export const AdversarialTrainInput = z.strictObject({ ...base, dataset: DatasetRef, model: ModelRef });
+export const AdversarialTrainInput = z.strictObject({
+  ...base,
+  dataset: DatasetRef,
+  model: ModelRef,
+  /** Earlier executions (a resumed run's predecessors) whose newest valid checkpoint training may continue. */
+  resumeFrom: z.array(ExecutionRef).optional(),
+});
 export type AdversarialTrainInput = z.infer<typeof AdversarialTrainInput>;
 
 export const PromoteInput = z.strictObject({

@@ -358,6 +358,14 @@ export const ComputeSpec = z
           'training fails after this many attempts in a row that did not advance its checkpoint; attempts that did ' +
           'advance it are free (a worker may be preempted any number of times)',
       }),
+    cache: z
+      .boolean()
+      .default(true)
+      .meta({
+        description:
+          'reuse the output of model preparation and evaluations from an earlier run with the same inputs (dataset ' +
+          'and weight hashes, the stage config, the package version); false (or --no-cache) recomputes everything',
+      }),
   })
   .meta({ description: 'where and how the work runs' });
 export type ComputeSpec = z.infer<typeof ComputeSpec>;

@@ -19,6 +19,8 @@ import { installTemporalRuntimeMetrics } from '../metrics/temporal';
 import { DEFAULT_HEAVY_QUEUE, DEFAULT_IO_QUEUE } from '../schemas/spec';
 import { createObjectStore } from '../storage/object-store';
 import { progressSignal } from '../workflows/messages';
+import { deploymentFromEnv, promoteBuild, workerDeploymentOptions } from './deployment';
+import type { DeploymentSettings } from './deployment';
 
 export type QueueRole = 'io' | 'heavy';
 
@@ -100,12 +102,14 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
   const client = new Client({ connection: clientConnection, namespace: conn.temporal.namespace });
   const workers: Worker[] = [];
   try {
+    const version = await packageVersion();
+    const deployment = deploymentFromEnv(env, version);
     const store = createObjectStore(conn.s3);
     const activities = createActivities({
       store,
       cacheDir,
       metrics,
-      packageVersion: await packageVersion(),
+      packageVersion: version,
       maxDatasetMiB: env.TEMPERED_MAX_DATASET_MIB ? Number(env.TEMPERED_MAX_DATASET_MIB) : undefined,
       signalProgress: async (workflowId, runId, progress) =>
         client.workflow.getHandle(workflowId, runId).signal(progressSignal, progress),
@@ -114,6 +118,8 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
       connection: native,
       namespace: conn.temporal.namespace,
       shutdownGraceTime,
+      // Pinned builds: a run finishes on the build it started on (worker/deployment.ts).
+      ...(deployment ? { workerDeploymentOptions: workerDeploymentOptions(deployment) } : {}),
       ...(options.maxHeartbeatThrottleInterval
         ? { maxHeartbeatThrottleInterval: options.maxHeartbeatThrottleInterval }
         : {}),
@@ -149,6 +155,8 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
     }
     options.signal?.addEventListener('abort', stop, { once: true });
     const running = Promise.all(workers.map((w) => w.run()));
+    running.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
+    if (deployment) log(`worker: ${await promoteWhenPolling(client, conn.temporal.namespace, deployment)}`);
     log(
       `worker: polling ${names.join(', ')} on ${conn.temporal.address} (namespace ${conn.temporal.namespace}); ` +
         `metrics ${metricsServer.url}${sdkMetricsAddress ? `, SDK metrics http://${sdkMetricsAddress}/metrics` : ''}`,
@@ -267,6 +275,18 @@ function watchParent(signal?: AbortSignal): void {
   }, 2_000);
   timer.unref();
   signal?.addEventListener('abort', () => clearInterval(timer), { once: true });
+}
+
+/** Promotes this build (per TEMPERED_PROMOTE_BUILD) once the server has seen its pollers; retried for 30 s. */
+async function promoteWhenPolling(client: Client, namespace: string, d: DeploymentSettings): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await promoteBuild(client, namespace, d);
+    } catch (err) {
+      if (attempt >= 30) return `build ${d.buildId} could not be promoted: ${(err as Error).message}`;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
 }
 
 async function packageVersion(): Promise<string> {

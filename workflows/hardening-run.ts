@@ -34,6 +34,7 @@ import { Failure, allFailures, fail, isFailure } from '../schemas/failures';
 import {
   ApprovalDecision,
   CancelRequest,
+  ResumeFrom,
   TrainProgress,
   type DatasetRef,
   type EvaluateInput,
@@ -142,7 +143,12 @@ function trainingCursor(state: RunProgress, err: unknown): number | undefined {
   return fromSignal === undefined ? fromBeat : Math.max(fromBeat, fromSignal);
 }
 
-export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
+/**
+ * @param input the spec (validated here).
+ * @param resume set by `resumeHardeningRun`: the earlier run this one continues, with the outputs of the stages it
+ *   completed (reused, not run again) and the executions whose training checkpoints may be continued.
+ */
+export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): Promise<RunSummary> {
   const runId = workflowInfo().workflowId;
   const state: RunProgress = {
     stage: 'validating',
@@ -208,6 +214,22 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
       : role === 'baseline'
         ? act.baselineEval({ ...input, role })
         : act.benchmark({ ...input, role });
+  let resume: ResumeFrom | undefined;
+  if (resumeInput !== undefined) {
+    const r = ResumeFrom.safeParse(resumeInput);
+    if (!r.success) {
+      state.status = 'failed';
+      throw fail(Failure.InvalidSpec, `invalid resume argument: ${r.error.message}`);
+    }
+    resume = r.data;
+  }
+  const reused: Stage[] = [];
+  /** A stage's output from the run this one resumes, or the stage run now. */
+  const reuseOr = async <T>(name: Stage, earlier: T | undefined, run: () => Promise<T>): Promise<T> => {
+    if (earlier === undefined) return stage(name, run);
+    reused.push(name);
+    return earlier;
+  };
 
   /** Runs one stage in its own cancellation scope (the `cancel` signal cancels it) and times it. */
   async function stage<T>(name: Stage, fn: () => Promise<T>): Promise<T> {
@@ -248,6 +270,12 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
     checkpoints: 0,
     timings: state.timings,
     warnings: [],
+    ...(resume ? { resumedFrom: resume.from, reused } : {}),
+  };
+  /** Notes a stage whose output came from the step cache. */
+  const noteCached = <T extends { cached?: boolean }>(name: Stage, value: T): T => {
+    if (value.cached && !reused.includes(name)) (summary.cached ??= []).push(name);
+    return value;
   };
   const finish = async (status: RunSummary['status']): Promise<RunSummary> => {
     state.status = status;
@@ -265,22 +293,36 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
   };
 
   try {
-    const dataset: DatasetRef = await stage('fetching-dataset', () => act.fetchDataset({ runId, spec }));
+    const dataset: DatasetRef = await reuseOr('fetching-dataset', resume?.dataset, () =>
+      act.fetchDataset({ runId, spec }),
+    );
     summary.dataset = dataset;
 
-    const prepared = await stage('preparing-model', () => act.prepareModel({ runId, spec, dataset }));
+    const prepared = noteCached(
+      'preparing-model',
+      await reuseOr('preparing-model', resume?.prepared, () => act.prepareModel({ runId, spec, dataset })),
+    );
     const baselineModel: ModelRef = prepared.model;
     summary.baselineModel = baselineModel;
     summary.backend = prepared.backend ?? summary.backend;
 
-    const baseline: Metrics = await stage('baseline-eval', () =>
-      evaluate('baseline', { runId, spec, dataset, model: baselineModel }),
+    const baseline: Metrics = noteCached(
+      'baseline-eval',
+      await reuseOr('baseline-eval', resume?.baseline, () =>
+        evaluate('baseline', { runId, spec, dataset, model: baselineModel }),
+      ),
     );
     state.baseline = baseline;
     summary.baseline = summarize(spec.gate, baseline);
     summary.backend = baseline.backend;
 
-    const trainInput = { runId, spec, dataset, model: baselineModel };
+    const trainInput = {
+      runId,
+      spec,
+      dataset,
+      model: baselineModel,
+      ...(resume ? { resumeFrom: resume.checkpointsOf } : {}),
+    };
     const trained = await stage('training', () =>
       // Histories recorded before progress-aware retries used the proxy's fixed attempt budget.
       patched('progress-aware-training-retries')
@@ -297,8 +339,9 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
     summary.backend = trained.backend;
     summary.training = trained;
 
-    const hardened: Metrics = await stage('benchmark', () =>
-      evaluate('hardened', { runId, spec, dataset, model: trained.model }),
+    const hardened: Metrics = noteCached(
+      'benchmark',
+      await stage('benchmark', () => evaluate('hardened', { runId, spec, dataset, model: trained.model })),
     );
     state.hardened = hardened;
     summary.hardened = summarize(spec.gate, hardened);
