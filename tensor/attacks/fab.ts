@@ -12,8 +12,9 @@
  * Whenever the iterate is misclassified it is kept if closer than the best so far, and pulled back towards the
  * clean image, x₁ ← x₀ + β(x₁ − x₀) with β = 0.9, to look for a closer one. The targets are the 2nd..(targets+1)th
  * highest clean logits, one after the other, each only on the images no earlier target (or restart) has broken
- * within ε. The first restart starts at the clean image, later ones at a random point of half the ball (half the
- * best distance found so far when that is smaller). Only images the model classifies correctly are attacked.
+ * within ε. The first restart starts at the clean image, later ones at a random point at distance ε/2 (the
+ * reference's min(best distance, ε)/2, where a run starts with no best distance). Only images the model classifies
+ * correctly are attacked.
  *
  * An image comes back adversarial only when the closest example found lies within ε; otherwise it comes back
  * clean. Each iteration is batched over the images being attacked: one forward and backward pass for the

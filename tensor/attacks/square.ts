@@ -8,6 +8,8 @@
  * so the perturbation stays on the sphere) and keeps the proposal when it lowers the margin loss
  * z_y − max_{i≠y} z_i. The window side shrinks with the reference's p schedule: p = pInit, halved after queries
  * 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of a 10 000-query run, rescaled to the query budget.
+ * Windows, signs and bumps are drawn per image, as in the paper's code (AutoAttack's batched version draws one
+ * window per iteration for the whole batch); the distribution each image sees is the same.
  *
  * All images of the batch step together: one forward pass per iteration over the images not yet broken, so an
  * image stops costing queries once it is misclassified (argmax ≠ label, tfjs' first-max rule, as the evaluation

@@ -178,6 +178,22 @@ describe('Square query budget', () => {
         (adv) => assertInBall(adv, xs, 'linf', 1e-4),
       );
       assert.equal(rows, 2 + (queries - 1));
+      // A second restart runs on the unbroken image only.
+      rows = 0;
+      await noLeak(
+        () =>
+          squareAttack({ queries, restarts: 2 })({
+            logits: counting,
+            x: xs,
+            y: ys,
+            norm: 'linf',
+            eps: 1e-4,
+            numClasses: 10,
+            seed: 0,
+          }),
+        (adv) => assertInBall(adv, xs, 'linf', 1e-4),
+      );
+      assert.equal(rows, 2 + (queries - 1) + queries);
       // Both robust: every image is queried on every iteration.
       rows = 0;
       const ysRobust = tf.tensor1d([pred[0], pred[1]], 'int32');
