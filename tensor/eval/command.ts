@@ -8,7 +8,7 @@ import type { Norm } from '../attacks/options';
 import { FASHION_MNIST_DIR, loadDataset, loadFashionMnist, subset } from '../data';
 import type { DatasetFormat } from '../data';
 import { loadModel } from '../models';
-import { reduceSuite } from './reduce';
+import { reduceSuite, ROBUST } from './reduce';
 import type { SuiteResult } from './reduce';
 import { sanityPanel } from './sanity';
 import type { SanityFlag } from './sanity';
@@ -173,8 +173,9 @@ export async function runEvaluateCommand(
         const now = performance.now();
         if (now - lastLog < 5000 && p.imagesDone < p.imagesTotal) return;
         lastLog = now;
-        const robust = s.brokenBy.filter((b) => b === -1 || b >= s.attack).length;
-        log(`  ${p.attack}: ${p.imagesDone}/${p.imagesTotal} attacked, ${robust} still robust`);
+        const robust = s.brokenBy.filter((b) => b === ROBUST).length;
+        if (p.imagesTotal === 0) log(`  clean: ${robust} of ${s.brokenBy.length} correct`);
+        else log(`  ${p.attack}: ${p.imagesDone}/${p.imagesTotal} attacked, ${robust} still robust`);
       },
     });
     const result = reduceSuite([shard]);
