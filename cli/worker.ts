@@ -6,6 +6,7 @@ import { UsageError } from './main';
 
 const HELP = [
   'Usage: tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>]',
+  '                       [--backend <name>]',
   '',
   'Runs a tempered worker until SIGINT/SIGTERM: the io queue (workflows, fetch, promote, report) and the heavy',
   'queue (training, evaluation), or only the ones named. Connections come from TEMPORAL_ADDRESS / S3_ENDPOINT',
@@ -15,6 +16,9 @@ const HELP = [
   '  --metrics-port <n>    app metrics (/metrics) port (default 9465, TEMPERED_METRICS_PORT; 0 = any free)',
   "  --io-queue <name>     default tempered-io (TEMPERED_IO_QUEUE); must match the specs' compute.ioQueue",
   '  --heavy-queue <name>  default tempered-heavy (TEMPERED_HEAVY_QUEUE)',
+  '  --backend <name>      tensorflow-gpu, tensorflow, wasm or cpu (default: the first that starts); the heavy',
+  '                        worker polls <heavy-queue>@<backend>, where runs whose compute.backend names it go, and',
+  "                        the plain heavy queue unless the backend is not this machine's best (tempered doctor)",
 ].join('\n');
 
 export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | undefined {
@@ -38,6 +42,7 @@ export const workerCommand: Command = {
         'metrics-port': { type: 'string' },
         'io-queue': { type: 'string' },
         'heavy-queue': { type: 'string' },
+        backend: { type: 'string' },
       },
       allowPositionals: false,
       strict: true,
@@ -50,7 +55,18 @@ export const workerCommand: Command = {
     const metricsPort = values['metrics-port'] === '0' ? 0 : positiveInt(values['metrics-port'], '--metrics-port');
     // Loaded lazily so the other commands never pay for the worker and its tfjs.
     const { runWorker } = await import('../worker/main');
-    await runWorker({ queues, metricsPort, ioQueue: values['io-queue'], heavyQueue: values['heavy-queue'] });
+    const backend = values.backend;
+    const names = (await import('../tensor/backend/probe')).probeBackends().map((p) => p.name as string);
+    if (backend !== undefined && !names.includes(backend)) {
+      throw new UsageError(`--backend: expected one of ${names.join(', ')}, got ${JSON.stringify(backend)}`);
+    }
+    await runWorker({
+      queues,
+      metricsPort,
+      ioQueue: values['io-queue'],
+      heavyQueue: values['heavy-queue'],
+      ...(backend ? { backend } : {}),
+    });
     return 0;
   },
 };
