@@ -1,6 +1,10 @@
 /**
- * `npm run bench [-- --json] [--seconds 6] [--rounds 2] [--engines wasm,wasm-dp2,cpu,pytorch,pytorch-2]
- *   [--optimizer sgd|adam] [--cpu-timeout 300]`
+ * `npm run bench [-- --json] [--seconds 6] [--rounds 2] [--model reference|small-resnet]
+ *   [--engines wasm,wasm-dp2,tensorflow-1,tensorflow-2,cpu,pytorch,pytorch-2] [--optimizer sgd|adam] [--cpu-timeout 300]`
+ *
+ * `--model small-resnet`: the same measurement on tensor/models' small ResNet (32×32×3 random images, 'same' 3×3
+ * convolutions, stride-2 stages, 1×1 projections, global average pooling) with PGD at ε = 8/255, step ε/4: the
+ * model a CIFAR-10 user trains, next to the tiny reference CNN the wasm kernels were tuned for.
  *
  * Adversarial-training throughput (reference CNN, batch 128 of random 28×28×1 images, PGD-7 at ε = 0.1, step ε/4,
  * random start, then one optimizer step on the adversarial batch) and PGD-20 evaluation throughput (attack +
@@ -9,6 +13,8 @@
  * round.
  *
  * Engines: a tfjs backend name (wasm, cpu, tensorflow, tensorflow-gpu: one thread per op on wasm and cpu);
+ * `tensorflow-N` is tensorflow with TF_NUM_INTRAOP_THREADS = TF_NUM_INTEROP_THREADS = N (dropped with a note where
+ * `npm run setup:tensorflow` has not built it);
  * `wasm-dpN`, data parallelism over N worker threads with a wasm backend each (tensor/parallel: each thread attacks
  * and differentiates its shard of the batch, the main thread averages the gradients and steps), the only way to a
  * second core on wasm, whose own threads are off under Node; `pytorch` (one thread) and `pytorch-N` (N threads).
@@ -23,6 +29,9 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { probeBackends } from '../tensor/backend/probe';
+import { BENCH_MODELS } from './workload';
+import type { BenchModel } from './workload';
 
 interface Result {
   engine: string;
@@ -54,6 +63,8 @@ interface Options {
   optimizer: 'sgd' | 'adam';
   /** Seconds the cpu backend may take for its one train and one eval step before it is reported as too slow. Default 300. */
   cpuTimeout: number;
+  /** The workload's model. Default reference. */
+  model: BenchModel;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -63,9 +74,10 @@ export function parseArgs(argv: string[]): Options {
     json: false,
     seconds: 6,
     rounds: 2,
-    engines: ['wasm', 'wasm-dp2', 'cpu', 'pytorch', 'pytorch-2'],
+    engines: ['wasm', 'wasm-dp2', 'tensorflow-1', 'tensorflow-2', 'cpu', 'pytorch', 'pytorch-2'],
     optimizer: 'sgd',
     cpuTimeout: 300,
+    model: 'reference',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -80,7 +92,13 @@ export function parseArgs(argv: string[]): Options {
     else if (a === '--engines') opts.engines = value().split(',');
     else if (a === '--cpu-timeout') opts.cpuTimeout = Number(value());
     else if (a === '--optimizer') opts.optimizer = value() === 'adam' ? 'adam' : 'sgd';
-    else throw new Error(`unknown argument ${a}; see the comment at the top of bench/run.ts`);
+    else if (a === '--model') {
+      const m = value();
+      if (!(BENCH_MODELS as readonly string[]).includes(m)) {
+        throw new Error(`--model: expected one of ${BENCH_MODELS.join(', ')}, got ${m}`);
+      }
+      opts.model = m as BenchModel;
+    } else throw new Error(`unknown argument ${a}; see the comment at the top of bench/run.ts`);
   }
   return opts;
 }
@@ -97,6 +115,12 @@ export function findTorchPython(): { python?: string; why: string } {
   return { why: failures.join('; ') };
 }
 
+/** `tensorflow-N` / `tensorflow-gpu-N`: the backend and N threads for its pools; undefined for other engines. */
+export function tensorflowThreads(engine: string): { backend: string; threads: number } | undefined {
+  const m = /^(tensorflow(?:-gpu)?)-([1-9]\d*)$/.exec(engine);
+  return m ? { backend: m[1], threads: Number(m[2]) } : undefined;
+}
+
 /** PyTorch's thread count for `pytorch` (1) and `pytorch-N` (N); undefined for a tfjs engine. */
 export function torchThreads(engine: string): number | undefined {
   const m = /^pytorch(?:-([1-9]\d*))?$/.exec(engine);
@@ -105,6 +129,7 @@ export function torchThreads(engine: string): number | undefined {
 
 function runEngine(engine: string, opts: Options, minIters: number, seconds: number, python?: string): Result {
   const threads = torchThreads(engine);
+  const tf = tensorflowThreads(engine);
   const r =
     threads !== undefined
       ? spawnSync(
@@ -119,13 +144,35 @@ function runEngine(engine: string, opts: Options, minIters: number, seconds: num
             String(minIters),
             '--optimizer',
             opts.optimizer,
+            '--model',
+            opts.model,
           ],
           { encoding: 'utf8' },
         )
       : spawnSync(
           process.execPath,
-          ['--import', 'tsx', join(here, 'engine.ts'), engine, String(seconds), String(minIters), opts.optimizer],
-          { encoding: 'utf8', maxBuffer: 1 << 24, timeout: engine === 'cpu' ? opts.cpuTimeout * 1000 : undefined },
+          [
+            '--import',
+            'tsx',
+            join(here, 'engine.ts'),
+            tf?.backend ?? engine,
+            String(seconds),
+            String(minIters),
+            opts.optimizer,
+            opts.model,
+          ],
+          {
+            encoding: 'utf8',
+            maxBuffer: 1 << 24,
+            timeout: engine === 'cpu' ? opts.cpuTimeout * 1000 : undefined,
+            env: tf
+              ? {
+                  ...process.env,
+                  TF_NUM_INTRAOP_THREADS: String(tf.threads),
+                  TF_NUM_INTEROP_THREADS: String(tf.threads),
+                }
+              : process.env,
+          },
         );
   if (r.signal === 'SIGTERM' && engine === 'cpu') {
     throw new Error(`cpu skipped: one train and one eval step took over ${opts.cpuTimeout} s (--cpu-timeout)`);
@@ -178,7 +225,14 @@ async function main() {
     python = found.python;
     if (!python) note(`bench: PyTorch skipped, no python with torch (${found.why})`);
   }
-  const engines = opts.engines.filter((e) => torchThreads(e) === undefined || python);
+  const probes = probeBackends();
+  const engines = opts.engines.filter((e) => {
+    const native = tensorflowThreads(e)?.backend ?? (e.startsWith('tensorflow') ? e : undefined);
+    const probe = probes.find((p) => p.name === native);
+    if (probe && !probe.available) note(`bench: ${e} skipped: ${probe.detail}`);
+    return (torchThreads(e) === undefined || python) && (!probe || probe.available);
+  });
+  note(`bench: model ${opts.model}, batch 128, PGD-7 training step and PGD-20 evaluation`);
   const best = new Map<string, Result>();
   for (let round = 0; round < opts.rounds; round++) {
     for (const engine of engines) {

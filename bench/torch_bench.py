@@ -2,7 +2,7 @@
 
 Prints one JSON object per line: {"engine": "pytorch", "threads", "advTrainExamplesPerSec", "pgd20EvalExamplesPerSec",
 "advTrainExamplesPerCpuSec", "pgd20EvalExamplesPerCpuSec"} (the CPU-time rates count this process's CPU time only).
-Usage: python3 bench/torch_bench.py --threads 1 --seconds 8 [--rounds 1]
+Usage: python3 bench/torch_bench.py --threads 1 --seconds 8 [--model reference|small-resnet]
 Exits with code 3 and a message on stderr when torch cannot be imported.
 """
 
@@ -36,6 +36,38 @@ def reference_cnn(num_classes: int = 10) -> nn.Module:
     )
 
 
+class SmallResNet(nn.Module):
+    """tensor/models/small-resnet.ts: conv 3x3 stem, per stage a block (conv 3x3 relu, conv 3x3, + shortcut with
+    a 1x1 stride-2 projection where the shape changes, relu), global average pooling, dense logits."""
+
+    def __init__(self, widths=(16, 32, 64), num_classes: int = 10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, widths[0], 3, padding=1)
+        blocks, channels = [], widths[0]
+        for stage, filters in enumerate(widths):
+            stride = 2 if stage > 0 else 1
+            proj = nn.Conv2d(channels, filters, 1, stride=stride) if stride != 1 or channels != filters else None
+            blocks.append(
+                nn.ModuleDict(
+                    {
+                        "conv1": nn.Conv2d(channels, filters, 3, stride=stride, padding=1),
+                        "conv2": nn.Conv2d(filters, filters, 3, padding=1),
+                        **({"proj": proj} if proj is not None else {}),
+                    }
+                )
+            )
+            channels = filters
+        self.blocks = nn.ModuleList(blocks)
+        self.logits = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        h = F.relu(self.stem(x))
+        for b in self.blocks:
+            y = b["conv2"](F.relu(b["conv1"](h)))
+            h = F.relu(y + (b["proj"](h) if "proj" in b else h))
+        return self.logits(h.mean(dim=(2, 3)))
+
+
 def pgd_linf(model, x, y, eps, step, steps):
     """L-inf PGD with a random start; gradients w.r.t. the input only."""
     adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
@@ -55,17 +87,18 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--seconds", type=float, default=8.0, help="time budget per measurement")
     p.add_argument("--min-iters", type=int, default=2)
-    p.add_argument("--eps", type=float, default=0.1)
+    p.add_argument("--eps", type=float, default=None, help="default 0.1 (reference), 8/255 (small-resnet)")
+    p.add_argument("--model", choices=["reference", "small-resnet"], default="reference")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = reference_cnn()
+    model = SmallResNet() if args.model == "small-resnet" else reference_cnn()
     opt = torch.optim.SGD(model.parameters(), lr=0.01) if args.optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.rand(args.batch, 1, 28, 28)
+    x = torch.rand(args.batch, 3, 32, 32) if args.model == "small-resnet" else torch.rand(args.batch, 1, 28, 28)
     y = torch.randint(0, 10, (args.batch,))
-    eps = args.eps
+    eps = args.eps if args.eps is not None else (8 / 255 if args.model == "small-resnet" else 0.1)
 
     def adv_train_step():
         model.eval()
@@ -102,6 +135,7 @@ def main() -> None:
                 "advTrainExamplesPerCpuSec": round(train[1], 2),
                 "pgd20EvalExamplesPerCpuSec": round(ev[1], 2),
                 "version": torch.__version__,
+                "model": args.model,
             }
         ),
         flush=True,

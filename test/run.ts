@@ -1,6 +1,10 @@
 // `npm test`: unit tests, then integration tests against a fresh local stack (temp home, free ports, tied to
-// this process), then the stack goes down. Flags: --unit, --integration; other arguments filter test files by
-// substring. The last line of output is always `N passed, N failed`.
+// this process), then the stack goes down. Flags: --unit, --integration, --backends (default wasm,tensorflow);
+// other arguments filter test files by substring. The last line of output is always `N passed, N failed`.
+//
+// Backends: every phase runs on wasm (TEMPERED_BACKEND=wasm unless set), then the tensor-core unit tests
+// (TENSOR_UNIT_DIRS) and the pipeline's kill-and-resume test run again on tensorflow when `npm run
+// setup:tensorflow` has built it; without it they are skipped with the reason, which under CI=true is a failure.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,8 +12,31 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findTemporal } from '../infra/binaries';
+import { probeBackends } from '../tensor/backend/probe';
 import { REPO_ROOT } from '../infra/config';
 import { down, pickFreePorts, stackEnv, tieProcessGroup, up } from '../infra/stack';
+
+/** Unit test folders of the tensor core, run on every backend of --backends. */
+export const TENSOR_UNIT_DIRS = ['attacks', 'eval', 'training', 'models', 'backend', 'data', 'parallel'];
+
+/** The integration test that also runs on tensorflow: a run killed mid-training resumes and hardens. */
+const TENSORFLOW_INTEGRATION = { file: 'pipeline.test.ts', namePattern: 'survives a SIGKILLed worker' };
+
+/** A test file that starts a backend by name (wasm kernels, cpu references) runs on that one only. */
+const PINS_BACKEND = /(initBackend|setBackend)\(\s*'(wasm|cpu)'/;
+
+/** The tensor-core unit files among `files` that run on whatever backend is started (`test/support/preload-backend`). */
+export function tensorUnitFiles(files: string[]): string[] {
+  return files.filter(
+    (f) =>
+      TENSOR_UNIT_DIRS.some((d) => f.startsWith(join('test', 'unit', d) + '/')) &&
+      !/wasm|simd/.test(f) &&
+      !PINS_BACKEND.test(readFileSync(join(REPO_ROOT, f), 'utf8')),
+  );
+}
+
+/** node options of a phase on a second backend: the preload that starts it before any test file. */
+const PRELOAD_BACKEND = ['--import', join(REPO_ROOT, 'test', 'support', 'preload-backend.ts')];
 
 interface Counts {
   passed: number;
@@ -53,11 +80,13 @@ function runPhase(
   env: NodeJS.ProcessEnv,
   tapFile: string,
   watchdogLog: string,
+  extraArgs: string[] = [],
 ): Promise<Counts> {
   const args = [
     '--import',
     'tsx',
     '--test',
+    ...extraArgs,
     '--test-concurrency=1',
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
@@ -99,7 +128,11 @@ function runPhase(
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
-    options: { unit: { type: 'boolean', default: false }, integration: { type: 'boolean', default: false } },
+    options: {
+      unit: { type: 'boolean', default: false },
+      integration: { type: 'boolean', default: false },
+      backends: { type: 'string', default: 'wasm,tensorflow' },
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -113,13 +146,34 @@ async function main(): Promise<number> {
     total.passed += c.passed;
     total.failed += c.failed;
   };
+  const backends = values.backends.split(',').map((b) => b.trim());
+  const baseEnv = { ...process.env, TEMPERED_BACKEND: process.env.TEMPERED_BACKEND || 'wasm' };
+  // The second backend, when asked for and built here; otherwise why not (a failure under CI, which sets it up).
+  let tensorflow = false;
+  if (backends.includes('tensorflow')) {
+    const probe = probeBackends().find((p) => p.name === 'tensorflow')!;
+    tensorflow = probe.available;
+    if (!probe.available) {
+      process.stdout.write(`\n── tensorflow phases skipped: ${probe.detail}\n`);
+      if (process.env.CI === 'true') add({ passed: 0, failed: 1 });
+    }
+  }
+  const tfEnv = { TEMPERED_BACKEND: 'tensorflow' };
   const scratch = mkdtempSync(join(tmpdir(), 'tempered-run-'));
   let home: string | undefined;
   let keepHome = false;
 
   try {
+    const watchdog = join(scratch, 'watchdog.log');
     if (unitFiles.length > 0)
-      add(await runPhase('unit', unitFiles, process.env, join(scratch, 'unit.tap'), join(scratch, 'watchdog.log')));
+      add(
+        await runPhase(`unit (${baseEnv.TEMPERED_BACKEND})`, unitFiles, baseEnv, join(scratch, 'unit.tap'), watchdog),
+      );
+    const tfUnit = tensorflow ? tensorUnitFiles(unitFiles) : [];
+    if (tfUnit.length > 0 && !interrupted) {
+      const tfTap = join(scratch, 'unit-tf.tap');
+      add(await runPhase('unit (tensorflow)', tfUnit, { ...baseEnv, ...tfEnv }, tfTap, watchdog, PRELOAD_BACKEND));
+    }
     if (integrationFiles.length > 0 && !interrupted) {
       home = join(scratch, 'stack');
       process.stdout.write(`\n── starting the stack in ${home} (logs: ${join(home, 'logs')})\n`);
@@ -140,20 +194,33 @@ async function main(): Promise<number> {
       if (info && !interrupted) {
         process.stdout.write(`   ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
         const env = {
-          ...process.env,
+          ...baseEnv,
           ...stackEnv(info),
           TEMPERED_TEMPORAL_CLI: findTemporal({ log: (l) => process.stdout.write(`   ${l}\n`) }),
           TEMPERED_STACK_HOME: home,
         };
         const counts = await runPhase(
-          'integration',
+          `integration (${baseEnv.TEMPERED_BACKEND})`,
           integrationFiles,
           env,
           join(scratch, 'integration.tap'),
-          join(scratch, 'watchdog.log'),
+          watchdog,
         );
         if (counts.failed > 0) keepHome = true;
         add(counts);
+        const tfIntegration = integrationFiles.filter((f) => f.endsWith(TENSORFLOW_INTEGRATION.file));
+        if (tensorflow && tfIntegration.length > 0 && !interrupted) {
+          const tf = await runPhase(
+            'integration (tensorflow)',
+            tfIntegration,
+            { ...env, ...tfEnv },
+            join(scratch, 'integration-tf.tap'),
+            watchdog,
+            [`--test-name-pattern=${TENSORFLOW_INTEGRATION.namePattern}`],
+          );
+          if (tf.failed > 0) keepHome = true;
+          add(tf);
+        }
       }
     }
   } finally {

@@ -16,6 +16,7 @@ import { resolveConnections } from '../infra/config';
 import { resolveHome } from '../infra/config';
 import { WorkerMetrics } from '../metrics';
 import { installTemporalRuntimeMetrics } from '../metrics/temporal';
+import { heavyQueueFor } from '../schemas/queues';
 import { DEFAULT_HEAVY_QUEUE, DEFAULT_IO_QUEUE } from '../schemas/spec';
 import { createObjectStore } from '../storage/object-store';
 import { progressSignal } from '../workflows/messages';
@@ -31,6 +32,13 @@ export interface WorkerOptions {
   ioQueue?: string;
   /** Default `tempered-heavy` (TEMPERED_HEAVY_QUEUE). */
   heavyQueue?: string;
+  /**
+   * The tfjs backend of the heavy work, started before polling. The heavy worker polls `<heavyQueue>@<backend>`
+   * (runs whose compute.backend names it) and the plain heavy queue (runs with `auto`) unless a named backend is
+   * not this machine's best one (`tempered doctor`), so `auto` runs keep going to the fastest workers. Default:
+   * the first that starts (TEMPERED_BACKEND narrows it, as everywhere).
+   */
+  backend?: string;
   /** Port of the app metrics (`/metrics`); 0 picks a free one; default 9465 (TEMPERED_METRICS_PORT). */
   metricsPort?: number;
   /** host:port of the Temporal SDK's own Prometheus metrics; default 127.0.0.1:9464 (TEMPERED_SDK_METRICS). */
@@ -134,17 +142,20 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
         }),
       );
     }
+    const names = queues.includes('io') ? [ioQueue] : [];
     if (queues.includes('heavy')) {
-      workers.push(
-        await Worker.create({
-          ...common,
-          taskQueue: heavyQueue,
-          activities: activitiesFor(activities, 'heavy'),
-          maxConcurrentActivityTaskExecutions: heavyConcurrency,
-        }),
-      );
+      for (const taskQueue of await heavyQueues(heavyQueue, options.backend, log)) {
+        workers.push(
+          await Worker.create({
+            ...common,
+            taskQueue,
+            activities: activitiesFor(activities, 'heavy'),
+            maxConcurrentActivityTaskExecutions: heavyConcurrency,
+          }),
+        );
+        names.push(taskQueue);
+      }
     }
-    const names = queues.map((q) => (q === 'io' ? ioQueue : heavyQueue));
     const stop = () => {
       log('worker: draining (running activities get the shutdown grace time)');
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
@@ -180,6 +191,27 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
   }
 }
 
+/**
+ * Starts the heavy work's backend and returns the heavy queues to poll: `<heavyQueue>@<backend>`, and the plain
+ * one unless `requested` names a backend other than this machine's best (see WorkerOptions.backend).
+ */
+export async function heavyQueues(
+  heavyQueue: string,
+  requested: string | undefined,
+  log: (line: string) => void,
+): Promise<string[]> {
+  const { initBackend } = await import('../tensor/backend/index');
+  const { bestBackend } = await import('../tensor/backend/probe');
+  const named = requested !== undefined && requested !== 'auto';
+  const report = await initBackend((named ? requested : 'auto') as Parameters<typeof initBackend>[0], { log });
+  const best = bestBackend();
+  const queues = [heavyQueueFor(heavyQueue, report.name)];
+  if (!named || report.name === best) queues.unshift(heavyQueue);
+  else
+    log(`worker: not polling ${heavyQueue} (runs with compute.backend auto): ${best} is this machine's best backend`);
+  return queues;
+}
+
 /** The io queue in this process, the heavy queue in a child process running this file with `--queue heavy`. */
 async function runWithHeavyChild(
   o: WorkerOptions & Required<Pick<WorkerOptions, 'ioQueue' | 'heavyQueue' | 'metricsPort' | 'cacheDir' | 'log'>>,
@@ -191,7 +223,14 @@ async function runWithHeavyChild(
   };
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--queue', 'heavy'],
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--queue',
+      'heavy',
+      ...(o.backend ? ['--backend', o.backend] : []),
+    ],
     {
       env: {
         ...process.env,
@@ -207,11 +246,18 @@ async function runWithHeavyChild(
     },
   );
   let heavyReady!: () => void;
+  let heavyNames = [o.heavyQueue];
   const ready = new Promise<void>((r) => (heavyReady = r));
   const forward = (data: Buffer) => {
     for (const line of data.toString().split('\n')) {
       if (line === '') continue;
-      if (line.startsWith('worker: polling')) heavyReady();
+      if (line.startsWith('worker: polling')) {
+        heavyNames = line
+          .replace(/^worker: polling /, '')
+          .split(' on ')[0]
+          .split(', ');
+        heavyReady();
+      }
       o.log(`[heavy] ${line}`);
     }
   };
@@ -247,7 +293,7 @@ async function runWithHeavyChild(
         signal: abort.signal,
         onReady: (info) => {
           ioInfo = info;
-          void ready.then(() => o.onReady?.({ ...info, queues: [o.ioQueue, o.heavyQueue] }));
+          void ready.then(() => o.onReady?.({ ...info, queues: [o.ioQueue, ...heavyNames] }));
         },
       }),
       childExit,
@@ -300,8 +346,14 @@ if (isEntry) {
   const args = process.argv.slice(2);
   const q = args.indexOf('--queue');
   const queues = q >= 0 ? ([args[q + 1]] as QueueRole[]) : undefined;
+  const b = args.indexOf('--backend');
+  const backend = b >= 0 ? args[b + 1] : undefined;
   const throttle = process.env.TEMPERED_HEARTBEAT_THROTTLE;
-  runWorker({ queues, ...(throttle ? { maxHeartbeatThrottleInterval: throttle } : {}) }).catch((err: unknown) => {
+  runWorker({
+    queues,
+    ...(backend ? { backend } : {}),
+    ...(throttle ? { maxHeartbeatThrottleInterval: throttle } : {}),
+  }).catch((err: unknown) => {
     process.stderr.write(`worker: ${(err as Error).message}\n`);
     process.exitCode = 1;
   });

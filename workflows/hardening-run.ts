@@ -46,6 +46,7 @@ import {
   type RunSummary,
   type Stage,
 } from '../schemas/payloads';
+import { heavyQueueFor } from '../schemas/queues';
 import { type Spec, type SpecInput, formatSpecErrors, safeParseSpec } from '../schemas/spec';
 import { evaluation } from './evaluation';
 import { evaluateGate, summarize } from './gate';
@@ -57,7 +58,13 @@ const now = () => new Date().getTime();
 
 /** Activity proxies, one per kind of work: each its own timeouts and retries. */
 function proxies(spec: Spec) {
-  const { ioQueue, heavyQueue, trainingTimeout, evaluationTimeout, heartbeatTimeout } = spec.compute;
+  const { ioQueue, trainingTimeout, evaluationTimeout, heartbeatTimeout } = spec.compute;
+  // A run that names a backend goes to the workers that run it (`<heavyQueue>@<backend>`); older runs kept the
+  // plain heavy queue whatever they asked for.
+  const heavyQueue =
+    spec.compute.backend !== 'auto' && patched('backend-task-queue')
+      ? heavyQueueFor(spec.compute.heavyQueue, spec.compute.backend)
+      : spec.compute.heavyQueue;
   const nonRetryableErrorTypes = [...allFailures];
   const io = proxyActivities<Activities>({
     taskQueue: ioQueue,

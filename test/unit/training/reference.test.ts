@@ -39,7 +39,11 @@ describe('train:reference arguments', () => {
       () => parseReferenceArgs(['--mode', 'standard', '--epochs', '1.5', '--out', 'o']),
       /integer ≥ 1, got 1.5/,
     );
-    assert.throws(() => parseReferenceArgs(['--mode', 'standard', '--epochs', '1']), /--out DIR is required/);
+    // Without --out the model goes to a git-ignored folder per mode.
+    assert.equal(
+      parseReferenceArgs(['--mode', 'standard', '--epochs', '1']).out,
+      join('.tempered', 'reference', 'standard'),
+    );
     assert.throws(
       () => parseReferenceArgs(['--mode', 'standard', '--epochs', '1', '--out', 'o', '--eps', '3']),
       /--eps/,

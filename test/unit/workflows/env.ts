@@ -10,6 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../../activities/contract';
+import { heavyQueueFor } from '../../../schemas/queues';
 import type { RunSummary } from '../../../schemas/payloads';
 import type { SpecInput } from '../../../schemas/spec';
 import { hardeningRun } from '../../../workflows';
@@ -128,7 +129,9 @@ export async function runHardening(
     defaultHeartbeatThrottleInterval: '100ms',
   } as const;
   const io = await Worker.create({ ...common, taskQueue: ioQueue, workflowBundle: await workflowBundle() });
-  const heavy = await Worker.create({ ...common, taskQueue: heavyQueue });
+  // The heavy worker polls where the spec's compute.backend sends tensor work (`heavy-…@<backend>` when named).
+  const backend = (withQueues.compute as { backend?: string }).backend ?? 'auto';
+  const heavy = await Worker.create({ ...common, taskQueue: heavyQueueFor(heavyQueue, backend) });
   const run = (async () => {
     const handle = await env.client.workflow.start(hardeningRun, {
       taskQueue: ioQueue,

@@ -108,6 +108,17 @@ describe('hardeningRun', () => {
     assert.equal(report.summary.gate?.passed, true);
   });
 
+  test('compute.backend is a requirement: tensor work goes to <heavyQueue>@<backend>, I/O stays on io', async () => {
+    const { activities, calls } = fakeActivities();
+    const summary = await runHardening(env, { version: 1, compute: { backend: 'tensorflow' } }, activities);
+    assert.equal(summary.status, 'completed');
+    const heavy = calls.filter((c) => !['fetchDataset', 'promoteArtifact', 'writeReport'].includes(c.name));
+    assert.equal(heavy.length, 4);
+    for (const call of heavy)
+      assert.match(call.taskQueue, /^heavy-.*@tensorflow$/, `${call.name} on ${call.taskQueue}`);
+    for (const call of calls.filter((c) => !heavy.includes(c))) assert.match(call.taskQueue, /^io-/);
+  });
+
   test('gate failure: rejected with reasons, the version is stored but production does not move', async () => {
     const { activities, calls, store } = fakeActivities({ benchmark: async () => metrics(0.7, 0.3) });
     const summary = await runHardening(env, { version: 1 }, activities);
