@@ -95,14 +95,28 @@ export function attack(
   y: tf.Tensor1D | undefined,
   options: AttackOptions,
 ): tf.Tensor4D {
+  const logits = logitsFunction(model);
+  return attackLogits(logits, model.outputs[0]?.shape[1] ?? undefined, x, y, options);
+}
+
+/**
+ * {@link attack} on a forward pass to logits instead of a model (what a suite attack receives). `numClasses` is the
+ * logits' width (read from one forward pass when not given). Returns a new tensor the caller owns.
+ */
+export function attackLogits(
+  logits: LogitsFn,
+  numClasses: number | undefined,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D | undefined,
+  options: AttackOptions,
+): tf.Tensor4D {
   const a = resolveAttack(options);
   checkBatch(x, y);
-  const logits = logitsFunction(model);
   const labels = y ?? tf.tidy(() => tf.argMax(logits(x), 1).toInt() as tf.Tensor1D);
   const kept: tf.Tensor[] = y === undefined ? [labels] : [];
   try {
-    const numClasses = model.outputs[0]?.shape[1] ?? tf.tidy(() => logits(x).shape[1]);
-    const onehot = tf.tidy(() => tf.oneHot(labels, numClasses).toFloat() as tf.Tensor2D);
+    const classes = numClasses ?? tf.tidy(() => logits(x).shape[1]);
+    const onehot = tf.tidy(() => tf.oneHot(labels, classes).toFloat() as tf.Tensor2D);
     kept.push(onehot);
     const loss = (adv: tf.Tensor) => tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits(adv as tf.Tensor4D)))));
     const p: Prepared = { x, a, logits, grad: tf.grad(loss) as (adv: tf.Tensor4D) => tf.Tensor4D };
