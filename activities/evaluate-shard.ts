@@ -37,7 +37,11 @@ export interface ShardHeartbeat {
 export const shardKey = (workflowId: string, role: string, index: number) =>
   `${workPrefix(workflowId)}${role}/shards/${String(index).padStart(5, '0')}.json`;
 
-/** Seconds between liveness heartbeats while an attack batch runs (heartbeat timeouts are minutes). */
+/**
+ * Milliseconds between liveness heartbeats while the shard loads its data or an attack awaits between iterations
+ * (heartbeat timeouts are minutes). A synchronous batch (PGD) holds the event loop: it must finish inside the
+ * heartbeat timeout, so size `evaluation.batchSize` for the slowest worker.
+ */
 const LIVENESS_MS = 5_000;
 
 /** The phases of a shard: the named suite (unless custom), then each listed attack alone. */
@@ -72,7 +76,28 @@ function namedSuite(spec: Spec, _numClasses: number): SuiteAttackEntry[] {
  * so a resumed or retried shard repeats exactly, on any worker.
  */
 export async function evaluateShard(deps: ActivityDeps, input: EvaluateShardInput): Promise<EvaluateShardRef> {
+  let beat: ShardHeartbeat = resumeFrom() ?? { phase: 0, done: [] };
+  const timer = setInterval(() => heartbeat(beat), LIVENESS_MS);
+  heartbeat(beat);
+  try {
+    return await runShard(deps, input, beat, (b) => {
+      beat = b;
+      heartbeat(b);
+    });
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** The shard's work; `beat` is where it starts, `report` records (and heartbeats) where it stands. */
+async function runShard(
+  deps: ActivityDeps,
+  input: EvaluateShardInput,
+  start: ShardHeartbeat,
+  report: (b: ShardHeartbeat) => void,
+): Promise<EvaluateShardRef> {
   const { spec, dataset, role, shard } = input;
+  let beat = start;
   const backend = await ensureBackend(deps, spec);
   const { workflowId } = execution();
   const test = await openSplit(deps, dataset, spec, 'test');
@@ -83,9 +108,7 @@ export async function evaluateShard(deps: ActivityDeps, input: EvaluateShardInpu
     );
   const model = await readModel(deps.store, input.model);
   const started = performance.now();
-  let beat: ShardHeartbeat = resumeFrom() ?? { phase: 0, done: [] };
   const resumedAt = beat.state ? { phase: beat.phase, attack: beat.state.attack, batch: beat.state.batch } : undefined;
-  const timer = setInterval(() => heartbeat(beat), LIVENESS_MS);
   try {
     checkModelFits(model, test, input.model.uri);
     const all = phases(spec, model, test.numClasses);
@@ -104,11 +127,11 @@ export async function evaluateShard(deps: ActivityDeps, input: EvaluateShardInpu
         signal,
         onProgress: (state) => {
           beat = { ...beat, phase: p, state };
-          heartbeat(beat);
+          report(beat);
         },
       });
       beat = { phase: p + 1, done: [...beat.done, result] };
-      heartbeat(beat);
+      report(beat);
     }
     const file = shardFile(spec, shard.start, shard.count, beat.done);
     const key = shardKey(workflowId, role, shard.index);
@@ -123,7 +146,6 @@ export async function evaluateShard(deps: ActivityDeps, input: EvaluateShardInpu
       ...(resumedAt ? { resumedAt } : {}),
     };
   } finally {
-    clearInterval(timer);
     model.dispose();
   }
 }

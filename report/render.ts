@@ -9,6 +9,7 @@
 import { reuseLine } from './reuse';
 import { stringify as toYaml } from 'yaml';
 import type { AttackAccuracy, ClassMetrics, Metrics, RunSummary } from '../schemas/payloads';
+import { EVALUATION_CSS, sanitySection, waterfallSection, worstCaseSection } from './evaluation';
 
 /** One adversarial example with its images encoded as PNG (see `report/images.ts`). */
 export interface EncodedExample {
@@ -267,7 +268,7 @@ function kpis(ctx: Ctx): string {
 <div class="kpi-note">${d === undefined ? esc(note) : `<span class="delta ${cls}">${pp(d)}</span> vs baseline ${pct(base)}`}</div></div>`;
   };
   return `<section class="kpis">
-${card(`Robust accuracy (hardened, ${gateAttack ? `under ${gateAttack}` : 'weakest attack'})`, h?.robust, b?.robust, 'no hardened evaluation')}
+${card(`Robust accuracy (hardened, ${gateAttack ? `under ${gateAttack}` : ctx.hardened?.worstCase ? `worst case, ${ctx.hardened.suite ?? 'custom'} suite` : 'weakest attack'})`, h?.robust, b?.robust, 'no hardened evaluation')}
 ${card('Clean accuracy (hardened)', h?.clean, b?.clean, 'no hardened evaluation')}
 <div class="kpi"><div class="kpi-label">Checkpoints written</div><div class="kpi-value">${s.checkpoints}</div><div class="kpi-note">${s.checkpointKey ? `last: <code>${esc(s.checkpointKey)}</code>` : '&nbsp;'}</div></div>
 </section>`;
@@ -610,8 +611,11 @@ export function renderReport(input: RenderInput): string {
   const body = [
     header(ctx, generatedAt),
     kpis(ctx),
+    worstCaseSection(ctx.baseline, ctx.hardened),
     gateSection(ctx),
     comparisonTable(ctx),
+    waterfallSection(ctx.hardened),
+    sanitySection(ctx.hardened),
     epsSection(ctx),
     perClassSection(ctx),
     confusionSection(ctx),
@@ -627,7 +631,7 @@ export function renderReport(input: RenderInput): string {
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <meta name="generator" content="tempered">
 <title>${esc(`${input.summary.modelName} · hardening report · ${input.summary.runId}`)}</title>
-<style>${CSS}</style>
+<style>${CSS}${EVALUATION_CSS}</style>
 </head>
 <body>
 <main>

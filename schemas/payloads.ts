@@ -72,14 +72,13 @@ export const WorstCase = z.strictObject({
 export type WorstCase = z.infer<typeof WorstCase>;
 
 /**
- * One gradient-masking sanity check: whether it fired and the numbers it read (the gate and the report decide
- * what to say about it).
+ * One gradient-masking sanity check (the tensor core's panel): whether it fired, whether it had anything to look at,
+ * and the numbers it read. The gate and the report decide what to say about it.
  */
 export const SanityFlag = z.strictObject({
-  check: z.string(),
+  name: z.string(),
   fired: z.boolean(),
-  /** One line with the numbers, e.g. `robust accuracy at ε=0.15 is 0.42 > 0.40 at ε=0.1`. */
-  detail: z.string(),
+  evaluated: z.boolean(),
   numbers: z.record(z.string(), z.number()),
 });
 export type SanityFlag = z.infer<typeof SanityFlag>;

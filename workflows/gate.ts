@@ -1,7 +1,7 @@
 /**
  * The gate: pure functions over metrics, deterministic, used by the workflow and unit-tested on their own.
  */
-import type { AccuracySummary, AttackAccuracy, GateDecision, Interval, Metrics } from '../schemas/payloads';
+import type { AccuracySummary, AttackAccuracy, GateDecision, Interval, Metrics, SanityFlag } from '../schemas/payloads';
 import type { GateSpec } from '../schemas/spec';
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -60,6 +60,25 @@ export function gateRobust(gate: Pick<GateSpec, 'attack'>, metrics: Metrics): Ga
   return min && { ...min, describe: `under ${min.attack} (ε=${min.eps})` };
 }
 
+/** What each sanity check looks for, in a few words. */
+export const SANITY_CHECKS: Record<string, string> = {
+  'eps-monotone': 'robust accuracy falls as ε grows',
+  'large-eps': 'an attack at a radius that reaches every image leaves nothing robust',
+  'single-step': 'the iterative attack breaks every point the single-step one breaks',
+  'more-iterations': 'more iterations and restarts do not lower accuracy beyond the noise',
+  'black-box': 'the black-box attack (Square) finds nothing the white-box ones missed',
+  'zero-gradients': 'no image has an all-zero loss gradient at its clean point',
+  'softmax-output': 'the attacked scores are logits, not probabilities',
+  'non-deterministic': 'two forward passes on the same images agree',
+};
+
+/** A flag's numbers as one line, e.g. `whiteBox=0.589, afterBlackBox=0.577, broke=12` (fractions to 4 places). */
+export function sanityNumbers(flag: Pick<SanityFlag, 'numbers'>): string {
+  return Object.entries(flag.numbers)
+    .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : Number(v.toFixed(4))}`)
+    .join(', ');
+}
+
 /** Clean and gate-robust accuracy of one evaluation. */
 export function summarize(gate: Pick<GateSpec, 'attack'>, metrics: Metrics): AccuracySummary {
   return { clean: metrics.clean, robust: gateRobust(gate, metrics)?.accuracy ?? 0, robustByAttack: metrics.robust };
@@ -108,11 +127,14 @@ export function evaluateGate(
   const refuse = gate.failOnMaskingFlags ?? true;
   for (const f of fired) {
     passed &&= !refuse;
+    const expected = SANITY_CHECKS[f.name] ? ` (expected: ${SANITY_CHECKS[f.name]})` : '';
     reasons.push(
-      `sanity check ${f.check} fired: ${f.detail}${refuse ? '' : ' (ignored: gate.failOnMaskingFlags is false)'}`,
+      `sanity check ${f.name} fired${expected}: ${sanityNumbers(f)}${
+        refuse ? '' : '; ignored, gate.failOnMaskingFlags is false'
+      }`,
     );
   }
-  if (hardened.sanity && fired.length === 0)
-    reasons.push(`no gradient-masking flag fired (${hardened.sanity.length} sanity checks)`);
+  const ran = (hardened.sanity ?? []).filter((f) => f.evaluated).length;
+  if (hardened.sanity && fired.length === 0) reasons.push(`no gradient-masking flag fired (${ran} sanity checks)`);
   return { passed, reasons, decidedBy: 'gate' };
 }

@@ -5,7 +5,19 @@ import { buildReport } from '../../../report/build';
 import { encodePng, perturbationPixels } from '../../../report/images';
 import { esc, fmtEps, linePlot, pp, renderReport } from '../../../report/render';
 import type { RunSummary } from '../../../schemas/payloads';
-import { CLASS_NAMES, EVIL, baseline, examplePixels, hardened, spec, summary } from './fixture';
+import {
+  CLASS_NAMES,
+  EVIL,
+  baseline,
+  examplePixels,
+  hardened,
+  spec,
+  suiteBaseline,
+  suiteHardened,
+  suiteSpec,
+  suiteSummary,
+  summary,
+} from './fixture';
 
 const FIXED = new Date('2025-01-31T12:00:00Z');
 
@@ -133,4 +145,66 @@ test('perturbationPixels centres on grey and stretches the largest change to the
   assert.ok(Math.abs(pixels[0] - 1) < 1e-5);
   assert.ok(Math.abs(pixels[1] - 0.25) < 1e-5);
   assert.ok(Math.abs(pixels[2] - 0.5) < 1e-5);
+});
+
+test('a suite run: the worst-case headline with its interval and suite, the gap to the listed attack', () => {
+  const html = renderReport({
+    summary: suiteSummary,
+    spec: suiteSpec,
+    baseline: suiteBaseline,
+    hardened: suiteHardened,
+    generatedAt: FIXED,
+  });
+  const head = html.slice(
+    html.indexOf('<section class="worst-case">'),
+    html.indexOf('</section>', html.indexOf('worst-case">')),
+  );
+  assert.match(head, /Worst-case robust accuracy · hardened<\/div>\s*<div class="wc-value">57\.6%<\/div>/);
+  assert.match(head, /95% interval 54\.5% – 60\.6% · 576 of 1000 test images robust to every attack/);
+  assert.match(head, /<div class="wc-suite-name">standard<\/div>/);
+  assert.match(head, /apgd-ce → apgd-t → fab-t → square · and pgd20 on its own · ε = 0\.1/);
+  assert.match(head, /<b>pgd20<\/b> alone reports 61\.8%.*the worst case is <b class="bad">4\.2 points<\/b> lower/);
+  assert.match(html, /Robust accuracy \(hardened, worst case, standard suite\)/);
+});
+
+test('a suite run: the waterfall counts what each attack broke; the sanity panel lists every check', () => {
+  const html = renderReport({
+    summary: suiteSummary,
+    spec: suiteSpec,
+    baseline: suiteBaseline,
+    hardened: suiteHardened,
+  });
+  const rows = [
+    ...html.matchAll(
+      /<tr><th scope="row">(.*?)<\/th><td class="wf-cell">.*?<td class="num">(.*?)<\/td><td class="num strong">(.*?)<\/td>/g,
+    ),
+  ].map((m) => [m[1].replace(/<[^>]+>/g, ''), m[2], m[3]]);
+  assert.deepEqual(rows, [
+    ['Clean', '195 wrong', '80.5%'],
+    ['apgd-ce', '−213 broken', '59.2%'],
+    ['apgd-t', '−15 broken', '57.7%'],
+    ['fab-t', '−0 broken', '57.7%'],
+    ['square', '−0 broken', '57.7%'],
+    ['listed attacks (on their own)', '−1 broken', '57.6%'],
+  ]);
+  assert.equal((html.match(/<table class="sanity">/g) ?? []).length, 1);
+  assert.equal((html.match(/<span class="ok">passed<\/span>/g) ?? []).length, 8);
+  assert.match(html, /No check fired\./);
+  const fired = renderReport({
+    summary: suiteSummary,
+    hardened: {
+      ...suiteHardened,
+      sanity: [{ name: 'zero-gradients', fired: true, evaluated: true, numbers: { share: 0.25, images: 64 } }],
+    },
+  });
+  assert.match(
+    fired,
+    /<tr class="fired"><th scope="row"><code>zero-gradients<\/code><\/th>.*FIRED.*share=0\.25, images=64/,
+  );
+  assert.match(fired, /1 check fired: the robust figure may be inflated/);
+});
+
+test('metrics recorded before suites: no headline, waterfall or panel', () => {
+  const html = renderReport({ summary, spec, baseline, hardened });
+  assert.doesNotMatch(html, /class="worst-case"|class="waterfall"|class="sanity"/);
 });

@@ -1,0 +1,188 @@
+// The fanned-out evaluation on the real Temporal server and S3 store the test runner started: shards of test
+// images on two heavy worker processes give the same metrics as one worker, and a worker SIGKILLed mid-shard
+// leaves a shard that another worker resumes (at the attack and batch it reached) to the same result.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
+import { fetchDataset } from '../../activities/fetch-dataset';
+import { prepareModel } from '../../activities/prepare-model';
+import type { EvaluateInput, EvaluateShardRef, Metrics } from '../../schemas/payloads';
+import { parseSpec } from '../../schemas/spec';
+import type { ShardHeartbeat } from '../../activities/evaluate-shard';
+import { stackFromEnv, storeFromEnv, uniqueName } from '../support/stack';
+import { spawnWorker } from '../support/workers';
+import type { WorkerProcess } from '../support/workers';
+
+const queues = { io: uniqueName('ev-io'), heavy: uniqueName('ev-heavy') };
+const bucket = uniqueName('eval').toLowerCase().slice(0, 40);
+const store = storeFromEnv();
+let client: Client;
+let connection: Connection;
+const workers: WorkerProcess[] = [];
+/** Heavy workers send every heartbeat within half a second, so the test sees a shard's progress while it runs. */
+const heavyWorker = () => spawnWorker({ queues, only: 'heavy', env: { TEMPERED_HEARTBEAT_THROTTLE: '500ms' } });
+let input: Omit<EvaluateInput, 'runId'>;
+
+/**
+ * 200 test images in 4 shards of 50, batches of 10: FGSM then PGD-10 on their own (suite custom). A PGD batch
+ * is synchronous, so it must finish well inside the heartbeat timeout on a busy machine.
+ */
+const spec = parseSpec({
+  version: 1,
+  dataset: { trainSize: 1000, testSize: 200, subset: 'stratified' },
+  model: { source: { kind: 'train-baseline', epochs: 2, batchSize: 50, learningRate: 0.002 } },
+  epsilon: { max: 0.1 },
+  evaluation: {
+    suite: 'custom',
+    attacks: [
+      { name: 'fgsm', steps: 1, stepSize: 1, randomStart: false },
+      { name: 'pgd10', steps: 10, stepSize: 0.25 },
+    ],
+    testImages: 200,
+    shardImages: 50,
+    batchSize: 10,
+    maxConcurrentShards: 4,
+    // An ε curve of clean accuracy alone keeps the extras activity short, so both workers compete for shards.
+    epsCurve: [0],
+    examples: 2,
+  },
+  artifacts: { bucket },
+  compute: { ioQueue: queues.io, heavyQueue: queues.heavy, heartbeatTimeout: '20s' },
+});
+
+async function start(): Promise<WorkflowHandle> {
+  const runId = uniqueName('eval');
+  return client.workflow.start('evaluation', {
+    workflowId: runId,
+    taskQueue: queues.io,
+    args: [{ ...input, runId } satisfies EvaluateInput],
+  });
+}
+
+type Event = temporal.api.history.v1.IHistoryEvent;
+const decode = <T>(p: { data?: Uint8Array | null } | undefined): T => JSON.parse(Buffer.from(p!.data!).toString());
+
+/** Per evaluateShard task: the worker identity of every attempt, and the shard it handed back. */
+async function shardRuns(handle: WorkflowHandle) {
+  const events: Event[] = (await handle.fetchHistory()).events ?? [];
+  const scheduled = new Map<string, number>();
+  for (const e of events) {
+    const a = e.activityTaskScheduledEventAttributes;
+    if (a?.activityType?.name === 'evaluateShard') scheduled.set(String(e.eventId), scheduled.size);
+  }
+  const runs = [...scheduled.values()].map(() => ({
+    identities: [] as string[],
+    attempts: 0,
+    ref: undefined as EvaluateShardRef | undefined,
+  }));
+  for (const e of events) {
+    const s = e.activityTaskStartedEventAttributes;
+    const i = s ? scheduled.get(String(s.scheduledEventId)) : undefined;
+    if (s && i !== undefined) {
+      runs[i].identities.push(s.identity ?? '');
+      runs[i].attempts = Math.max(runs[i].attempts, s.attempt ?? 0);
+    }
+    const c = e.activityTaskCompletedEventAttributes;
+    const j = c ? scheduled.get(String(c.scheduledEventId)) : undefined;
+    if (c && j !== undefined) runs[j].ref = decode<EvaluateShardRef>(c.result?.payloads?.[0] ?? undefined);
+  }
+  return runs;
+}
+
+/** Metrics without the wall-clock figures and the run's own keys, which differ from run to run. */
+const comparable = (m: Metrics) => ({
+  ...m,
+  seconds: 0,
+  examples: m.examples.map(({ imageKey: _key, ...e }) => e),
+});
+
+before(async () => {
+  const conn = stackFromEnv();
+  connection = await Connection.connect({ address: conn.temporal.address });
+  client = new Client({ connection, namespace: conn.temporal.namespace });
+  await store.ensureBucket(bucket);
+  const deps = { store, cacheDir: mkdtempSync(join(tmpdir(), 'tempered-eval-')) };
+  const runId = uniqueName('prep');
+  const dataset = await fetchDataset(deps, { runId, spec });
+  const prepared = await prepareModel(deps, { runId, spec, dataset });
+  input = { spec, dataset, model: prepared.model, role: 'hardened' };
+  workers.push(...(await Promise.all([spawnWorker({ queues, only: 'io' }), heavyWorker()])));
+});
+
+after(async () => {
+  await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+  await connection?.close();
+});
+
+describe('evaluation fan-out on the real stack', () => {
+  let single: Metrics;
+
+  test('one heavy worker: every shard on it; the metrics add up', async () => {
+    const handle = await start();
+    single = await handle.result();
+    const runs = await shardRuns(handle);
+    assert.equal(runs.length, 4);
+    assert.equal(new Set(runs.flatMap((r) => r.identities)).size, 1, 'one worker ran every shard');
+    assert.equal(single.images, 200);
+    assert.equal(single.shards, 4);
+    assert.deepEqual(
+      single.robust.map((r) => r.attack),
+      ['fgsm', 'pgd10'],
+    );
+    const worst = single.worstCase!;
+    assert.ok(worst.accuracy <= Math.min(...single.robust.map((r) => r.accuracy)), 'worst case ≤ every attack');
+    assert.ok(worst.interval.low <= worst.accuracy && worst.accuracy <= worst.interval.high);
+    assert.ok(single.clean > worst.accuracy, `clean ${single.clean} above worst case ${worst.accuracy}`);
+    assert.equal(
+      single.confusion.flat().reduce((a, v) => a + v, 0),
+      200,
+    );
+  });
+
+  test('two heavy workers: both take shards, and the result equals one worker’s', async () => {
+    workers.push(await heavyWorker());
+    const handle = await start();
+    const two = await handle.result();
+    const runs = await shardRuns(handle);
+    const identities = new Set(runs.flatMap((r) => r.identities));
+    assert.equal(identities.size, 2, `shards ran on ${[...identities].join(', ')}`);
+    assert.deepEqual(comparable(two), comparable(single));
+  });
+
+  test('a worker SIGKILLed mid-shard: the shard resumes on the other worker, the result is unchanged', async () => {
+    const handle = await start();
+    // Wait for a shard that has heartbeated its way into an attack, then kill the worker running it.
+    const deadline = Date.now() + 120_000;
+    let victim: WorkerProcess | undefined;
+    while (!victim && Date.now() < deadline) {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      for (const p of pending) {
+        if (p.activityType?.name !== 'evaluateShard' || !p.heartbeatDetails?.payloads?.length) continue;
+        const beat = decode<ShardHeartbeat>(p.heartbeatDetails.payloads[0]);
+        if (beat.phase < 1 || (beat.state?.batch ?? 0) < 1) continue; // mid-way through PGD-10
+        const pid = Number(String(p.lastWorkerIdentity).split('@')[0]);
+        victim = workers.find((w) => w.child.pid === pid);
+        if (victim) break;
+      }
+      await sleep(100);
+    }
+    assert.ok(victim, 'a shard heartbeated progress');
+    await victim.kill('SIGKILL');
+    workers.splice(workers.indexOf(victim), 1);
+    const resumed = await handle.result();
+    assert.deepEqual(comparable(resumed), comparable(single));
+    const runs = await shardRuns(handle);
+    const retried = runs.filter((r) => r.attempts >= 2);
+    assert.ok(retried.length >= 1, 'the killed shard was retried');
+    assert.ok(
+      retried.some((r) => r.ref?.resumedAt !== undefined),
+      `a retried shard resumed from its heartbeat: ${JSON.stringify(retried.map((r) => r.ref))}`,
+    );
+  });
+});
