@@ -1,11 +1,31 @@
 // `tempered show <id> [--json]`: a running run's progress, or a finished run's result.
 import { parseArgs } from 'node:util';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { getHardeningRun } from '../client/index';
 import { log, positional, print, printJson, runLink, withClient } from './common';
 import { EXIT, exitCodeFor, formatProgress, formatResultTable } from './format';
 import type { Command } from './main';
 import { failureLine } from './run';
+
+/**
+ * A failed run's reason: an activity that failed for good ends the run as "Activity task failed", and its
+ * cause holds the type and the message a person needs. Returns the error with the innermost typed cause lifted
+ * to the top (the workflow's own typed failures are kept as they are).
+ */
+export function innermostTyped(err: Error): Error {
+  if (!(err instanceof WorkflowFailedError)) return err;
+  let cause = err.cause as (Error & { type?: string; activityType?: string }) | undefined;
+  let activity: string | undefined;
+  while (cause && !cause.type && cause.cause instanceof Error) {
+    activity = cause.activityType ?? activity;
+    cause = cause.cause as Error & { type?: string };
+  }
+  if (!cause || cause === err.cause) return err;
+  const lifted = Object.assign(new Error(activity ? `${activity}: ${cause.message}` : cause.message), {
+    type: cause.type,
+  });
+  return new WorkflowFailedError(err.message, lifted, err.retryState);
+}
 
 const USAGE = 'tempered show <workflow-id> [--json]';
 const HELP = [
@@ -58,7 +78,7 @@ export const showCommand: Command = {
       }
       const line = await run.result().then(
         () => `ended ${status}`,
-        (err: Error) => failureLine(err),
+        (err: Error) => failureLine(innermostTyped(err)),
       );
       if (values.json) printJson({ workflowId: id, temporalStatus: status, status: 'failed', error: line, link });
       else print(`run ${id}: ${status}\n${line}\ntemporal  ${link}`);
