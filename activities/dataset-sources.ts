@@ -7,15 +7,19 @@ import { join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { ApplicationFailure } from '@temporalio/common';
 import { Failure, fail } from '../schemas/failures';
 import type { Spec } from '../schemas/spec';
 import { parseS3Uri } from '../storage/object-store';
+import { isDatasetFile } from '../tensor/data';
 import type { DatasetFormat } from '../tensor/data';
 import { heartbeat } from './context';
 import type { BlobCache, StagedFile } from './dataset-cache';
 import { cmp, mib, sha256File } from './dataset-cache';
 import type { ActivityDeps } from './deps';
 import { safeRelativeName } from './names';
+import { checkUrl } from './source-policy';
+import type { SourcePolicy } from './source-policy';
 
 /** A file an HTTP source says does not exist (404/410): permanent. */
 export class HttpNotFound extends Error {
@@ -44,7 +48,14 @@ export function checkTotal(total: number, maxBytes: number, source: string): voi
   }
 }
 
-export async function stageLocal(source: string, maxBytes: number): Promise<StagedFile[]> {
+/** HTTP waits when the worker sets none: for a connection and headers, and between two chunks of a body. */
+export const DEFAULT_HTTP_TIMEOUT_S = 30;
+
+/**
+ * The files of a local folder that `format` needs (others, e.g. a `secrets.txt` beside the data, are not read),
+ * each hashed. Links must stay inside the folder; devices, sockets and FIFOs are refused.
+ */
+export async function stageLocal(source: string, maxBytes: number, format: DatasetFormat): Promise<StagedFile[]> {
   const info = await stat(source).catch((err: NodeJS.ErrnoException) => {
     throw fail(Failure.NotFound, `dataset.source ${source}: ${err.code === 'ENOENT' ? 'does not exist' : err.message}`);
   });
@@ -57,6 +68,7 @@ export async function stageLocal(source: string, maxBytes: number): Promise<Stag
   for await (const path of walk(root)) {
     const name = relative(root, path).split(sep).join('/');
     if (name.split('/').some((s) => s.startsWith('.'))) continue;
+    if (!isDatasetFile(format, name)) continue;
     const real = await realpath(path);
     if (real !== root && !real.startsWith(root + sep)) {
       throw fail(Failure.CorruptDataset, `dataset file ${path} links outside ${source} (to ${real}); refused`);
@@ -70,7 +82,9 @@ export async function stageLocal(source: string, maxBytes: number): Promise<Stag
     files.push({ name, path: real, size: s.size, sha256: await sha256File(real) });
     heartbeat({ hashed: name });
   }
-  if (files.length === 0) throw fail(Failure.NotFound, `dataset.source ${source}: the folder holds no files`);
+  if (files.length === 0) {
+    throw fail(Failure.NotFound, `dataset.source ${source}: the folder holds no ${format} dataset files`);
+  }
   return files;
 }
 
@@ -106,6 +120,7 @@ export async function stageHttp(
   names: string[],
   pinned: Record<string, string>,
   maxBytes: number,
+  policy?: SourcePolicy,
 ): Promise<StagedFile[]> {
   const files: StagedFile[] = [];
   let total = 0;
@@ -118,7 +133,7 @@ export async function stageHttp(
       files.push({ name, path: cache.blobPath(want), size, sha256: want });
       continue;
     }
-    const file = await download(cache, url, maxBytes - total);
+    const file = await download(cache, url, maxBytes - total, policy);
     total += file.size;
     checkTotal(total, maxBytes, base);
     files.push({ name, ...file });
@@ -131,16 +146,39 @@ export async function stageHttp(
  * Downloads `url` to a private temporary file, hashing on the way. A server's ETag is remembered per URL, so a
  * second fetch of an unchanged file is a conditional request answered 304 without a body.
  */
-async function download(cache: BlobCache, url: URL, maxBytes: number): Promise<Omit<StagedFile, 'name'>> {
+async function download(
+  cache: BlobCache,
+  url: URL,
+  maxBytes: number,
+  policy?: SourcePolicy,
+): Promise<Omit<StagedFile, 'name'>> {
   const known = await cache.remembered(url);
   const headers: Record<string, string> = {};
   if (known?.etag) headers['if-none-match'] = known.etag;
+  const timeoutS = policy?.httpTimeoutS ?? DEFAULT_HTTP_TIMEOUT_S;
+  const abort = new AbortController();
+  // Connection and headers within the timeout; afterwards the body's idle timer below takes over.
+  let timer = setTimeout(() => abort.abort(new Error(`no response within ${timeoutS} s`)), timeoutS * 1000);
   let res: Response;
   try {
-    res = await fetch(url, { headers, redirect: 'follow' });
+    // Redirects are followed by hand, so each hop is checked against the worker's allow-list.
+    let at = url;
+    for (let hop = 0; ; hop++) {
+      if (policy) await checkUrl(policy, at);
+      res = await fetch(at, { headers, redirect: 'manual', signal: abort.signal });
+      const next = res.headers.get('location');
+      if (res.status < 300 || res.status >= 400 || res.status === 304 || !next) break;
+      if (hop >= 5) throw new Error(`GET ${url.href}: more than 5 redirects`);
+      await res.body?.cancel();
+      at = new URL(next, at);
+    }
   } catch (err) {
-    throw new Error(`GET ${url.href}: ${(err as Error).message}`, { cause: err });
+    clearTimeout(timer);
+    if (err instanceof ApplicationFailure) throw err;
+    const why = abort.signal.aborted ? (abort.signal.reason as Error).message : (err as Error).message;
+    throw new Error(`GET ${url.href}: ${why}`, { cause: err });
   }
+  clearTimeout(timer);
   if (res.status === 304 && known)
     return { path: cache.blobPath(known.sha256), size: known.size, sha256: known.sha256 };
   if (res.status === 404 || res.status === 410) throw new HttpNotFound(`GET ${url.href}: ${res.status}, no such file`);
@@ -160,7 +198,16 @@ async function download(cache: BlobCache, url: URL, maxBytes: number): Promise<O
   const hash = createHash('sha256');
   let size = 0;
   const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+  const idle = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      abort.abort();
+      body.destroy(new Error(`GET ${url.href}: no data for ${timeoutS} s`));
+    }, timeoutS * 1000);
+  };
+  idle();
   body.on('data', (chunk: Buffer) => {
+    idle();
     size += chunk.length;
     hash.update(chunk);
     if (size > maxBytes) {
@@ -174,6 +221,8 @@ async function download(cache: BlobCache, url: URL, maxBytes: number): Promise<O
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
   const sha256 = hash.digest('hex');
   await cache.remember(url, { etag: res.headers.get('etag') ?? undefined, sha256, size });
@@ -185,17 +234,22 @@ export async function stageS3(
   cache: BlobCache,
   source: string,
   maxBytes: number,
+  format: DatasetFormat,
 ): Promise<StagedFile[]> {
   const { bucket, key } = parseS3Uri(source, { field: 'dataset.source', requireKey: false });
   const prefix = key === '' || key.endsWith('/') ? key : `${key}/`;
-  const entries = await deps.store.list(bucket, prefix);
-  if (entries.length === 0) throw fail(Failure.NotFound, `dataset.source ${source}: no objects under this prefix`);
+  const entries = (await deps.store.list(bucket, prefix)).filter((e) => {
+    const name = e.key.slice(prefix.length);
+    return !name.split('/').some((seg) => seg.startsWith('.')) && isDatasetFile(format, name);
+  });
+  if (entries.length === 0) {
+    throw fail(Failure.NotFound, `dataset.source ${source}: no ${format} dataset files under this prefix`);
+  }
   const total = entries.reduce((n, e) => n + e.size, 0);
   checkTotal(total, maxBytes, source);
   const files: StagedFile[] = [];
   for (const e of entries) {
     const name = safeRelativeName(e.key.slice(prefix.length), source);
-    if (name.split('/').some((s) => s.startsWith('.'))) continue;
     const tmp = await cache.tmpPath();
     await deps.store.getFile(bucket, e.key, tmp);
     const sha256 = await sha256File(tmp);

@@ -1,6 +1,7 @@
 import type { WorkerMetrics } from '../metrics';
 import type { ObjectStore } from '../storage/object-store';
 import type { TrainProgress } from '../schemas/payloads';
+import type { SourcePolicy } from './source-policy';
 
 /** The metrics hooks the activities call: `metrics/` defines them once, for Prometheus; tests may fake them. */
 export type ActivityMetrics = Pick<WorkerMetrics, 'trainStep' | 'evaluation' | 'stage' | 'checkpoint' | 'retry'>;
@@ -16,6 +17,11 @@ export interface ActivityDeps {
   /** Sends the workflow's progress signal; absent where no client is at hand (unit tests). */
   signalProgress?: (workflowId: string, runId: string, progress: TrainProgress) => Promise<void>;
   metrics?: ActivityMetrics;
+  /**
+   * Where datasets may come from (local roots, buckets, http hosts, http timeouts). The worker always passes
+   * its configured policy; absent (unit tests, embedding code that checks sources itself) nothing is confined.
+   */
+  sources?: SourcePolicy;
   /** Refuse datasets larger than this (files on disk and pixels in memory). Default 2048. */
   maxDatasetMiB?: number;
   /** Written into manifests. */

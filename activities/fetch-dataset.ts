@@ -3,13 +3,14 @@ import { Failure, fail } from '../schemas/failures';
 import type { DatasetRef, FetchDatasetInput } from '../schemas/payloads';
 import { sourceKind } from '../schemas/spec';
 import type { Spec } from '../schemas/spec';
-import { ObjectNotFoundError, formatS3Uri, parseS3Uri } from '../storage/object-store';
+import { ObjectNotFoundError, ObjectStoreDeniedError, formatS3Uri, parseS3Uri } from '../storage/object-store';
 import { DatasetError, DatasetTooLargeError, FASHION_MNIST_CLASSES, loadDataset } from '../tensor/data';
 import { heartbeat } from './context';
 import { BlobCache, blobKey, cmp, sha256File, treeHash } from './dataset-cache';
 import type { DatasetManifest, StagedFile } from './dataset-cache';
 import { HttpNotFound, stageHttp, stageLocal, stageS3, wantedNames } from './dataset-sources';
 import type { ActivityDeps } from './deps';
+import { checkSource } from './source-policy';
 import { UnsafeNameError, safeRelativeName } from './names';
 
 export type { DatasetManifest } from './dataset-cache';
@@ -28,13 +29,15 @@ export async function fetchDataset(deps: ActivityDeps, input: FetchDatasetInput)
   const cache = new BlobCache(deps.cacheDir);
   let staged: StagedFile[];
   try {
+    // The worker's allow-list first: nothing is read from a source it does not name.
+    if (deps.sources) await checkSource(deps.sources, source);
     const kind = sourceKind(source);
     staged =
       kind === 'local'
-        ? await stageLocal(source, maxBytes)
+        ? await stageLocal(source, maxBytes, format)
         : kind === 'http'
-          ? await stageHttp(cache, source, wantedNames(spec), spec.dataset.sha256 ?? {}, maxBytes)
-          : await stageS3(deps, cache, source, maxBytes);
+          ? await stageHttp(cache, source, wantedNames(spec), spec.dataset.sha256 ?? {}, maxBytes, deps.sources)
+          : await stageS3(deps, cache, source, maxBytes, format);
   } catch (err) {
     throw asFailure(err, source);
   }
@@ -91,7 +94,11 @@ export async function materializeDataset(deps: ActivityDeps, ref: DatasetRef): P
     throw err;
   }
   for (const f of manifest.files) {
-    safeRelativeName(f.name, `${ref.key}/manifest.json`);
+    try {
+      safeRelativeName(f.name, `${ref.key}/manifest.json`);
+    } catch (err) {
+      throw asFailure(err, ref.source);
+    }
     if (await cache.has(f.sha256)) continue;
     // A private name: several activities may fetch the same blob at once; the first rename wins, harmlessly.
     const tmp = await cache.tmpPath();
@@ -176,5 +183,9 @@ function asFailure(err: unknown, source: string): unknown {
   if (err instanceof DatasetError) return fail(Failure.CorruptDataset, `dataset ${source}: ${err.message}`);
   if (err instanceof UnsafeNameError) return fail(Failure.CorruptDataset, err.message);
   if (err instanceof HttpNotFound) return fail(Failure.NotFound, err.message);
+  // A missing bucket or prefix, and a store that refuses the worker's keys, stay so on a retry.
+  if (err instanceof ObjectNotFoundError) return fail(Failure.NotFound, `dataset.source ${source}: ${err.message}`);
+  if (err instanceof ObjectStoreDeniedError)
+    return fail(Failure.AccessDenied, `dataset.source ${source}: ${err.message}`);
   return err;
 }

@@ -49,8 +49,29 @@ export async function followRun(
   return outcome;
 }
 
-/** The one-line reason a workflow failed: its cause's type and message. */
-export function failureLine(err: Error): string {
+/**
+ * A failed run's reason: an activity that failed for good ends the run as "Activity task failed", and its
+ * cause holds the type and the message a person needs. Returns the error with the innermost typed cause lifted
+ * to the top (the workflow's own typed failures are kept as they are).
+ */
+export function innermostTyped(err: Error): Error {
+  if (!(err instanceof WorkflowFailedError)) return err;
+  let cause = err.cause as (Error & { type?: string; activityType?: string }) | undefined;
+  let activity: string | undefined;
+  while (cause && !cause.type && cause.cause instanceof Error) {
+    activity = cause.activityType ?? activity;
+    cause = cause.cause as Error & { type?: string };
+  }
+  if (!cause || cause === err.cause) return err;
+  const lifted = Object.assign(new Error(activity ? `${activity}: ${cause.message}` : cause.message), {
+    type: cause.type,
+  });
+  return new WorkflowFailedError(err.message, lifted, err.retryState);
+}
+
+/** The one-line reason a workflow failed: its (innermost typed) cause's type and message. */
+export function failureLine(failure: Error): string {
+  const err = innermostTyped(failure);
   if (err instanceof WorkflowFailedError) {
     const cause = err.cause as (Error & { type?: string }) | undefined;
     return `run failed${cause?.type ? ` (${cause.type})` : ''}: ${cause?.message ?? err.message}`;

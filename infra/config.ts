@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Connection } from '../storage/connection';
+import { DEFAULT_DATASET_SOURCE } from '../schemas/spec';
 import { DEFAULT_S3_REGION, formatS3Endpoint, parseS3Endpoint } from '../storage/connection';
 
 /** The repository root (the folder holding `infra/`). */
@@ -246,5 +247,61 @@ export function connectionEnv(conn: Pick<Connections, 'temporal' | 's3'>): Recor
     S3_ACCESS_KEY: conn.s3.accessKey,
     S3_SECRET_KEY: conn.s3.secretKey,
     S3_REGION: conn.s3.region,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// What a worker allows and caps (see docs/security.md). Every variable is read here, once.
+
+/** The folder the default spec reads (Fashion-MNIST); allowed unless TEMPERED_DATASET_ROOTS says otherwise. */
+export const DEFAULT_DATASET_ROOT = DEFAULT_DATASET_SOURCE;
+
+export interface WorkerLimits {
+  /** Local folders datasets may come from. TEMPERED_DATASET_ROOTS (`:`-separated); default the Fashion-MNIST folder. */
+  roots: string[];
+  /** Buckets datasets may come from. TEMPERED_DATASET_BUCKETS (comma-separated, `*` any); default none. */
+  buckets: string[];
+  /**
+   * HTTP(S) hosts datasets may come from. TEMPERED_DATASET_HOSTS (comma-separated `host` or `host:port`, `*` any
+   * host with public addresses); default `*`. Loopback, link-local and private addresses only when listed by name.
+   */
+  hosts: string[];
+  /** Seconds for an HTTP connection + headers, and between body chunks. TEMPERED_HTTP_TIMEOUT_S; default 30. */
+  httpTimeoutS: number;
+  /** Largest dataset in MiB (files and pixels). TEMPERED_MAX_DATASET_MIB; default 2048. */
+  maxDatasetMiB: number;
+}
+
+/** A positive number from `env[name]`, or `fallback` when unset; anything else is an error naming the variable. */
+export function positiveNumberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`${name}=${JSON.stringify(raw)}: expected a positive number`);
+  return value;
+}
+
+const list = (raw: string | undefined, separator: string | RegExp) =>
+  (raw ?? '')
+    .split(separator)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+/** The worker's allow-list and caps from the environment; a malformed value stops the worker at start. */
+export function workerLimits(env: NodeJS.ProcessEnv = process.env): WorkerLimits {
+  const roots =
+    env.TEMPERED_DATASET_ROOTS === undefined ? [DEFAULT_DATASET_ROOT] : list(env.TEMPERED_DATASET_ROOTS, ':');
+  for (const r of roots) {
+    if (!r.startsWith('/')) throw new Error(`TEMPERED_DATASET_ROOTS: ${JSON.stringify(r)} is not an absolute path`);
+  }
+  const buckets = list(env.TEMPERED_DATASET_BUCKETS, ',');
+  const hosts = env.TEMPERED_DATASET_HOSTS === undefined ? ['*'] : list(env.TEMPERED_DATASET_HOSTS, ',');
+  return {
+    roots,
+    buckets,
+    hosts,
+    httpTimeoutS: positiveNumberEnv(env, 'TEMPERED_HTTP_TIMEOUT_S', 30),
+    maxDatasetMiB: positiveNumberEnv(env, 'TEMPERED_MAX_DATASET_MIB', 2048),
   };
 }

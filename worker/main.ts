@@ -13,7 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { activitiesFor, createActivities } from '../activities';
 import { resolveConnections } from '../infra/config';
-import { resolveHome } from '../infra/config';
+import { resolveHome, workerLimits } from '../infra/config';
 import { WorkerMetrics } from '../metrics';
 import { installTemporalRuntimeMetrics } from '../metrics/temporal';
 import { heavyQueueFor } from '../schemas/queues';
@@ -93,6 +93,8 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
     log = (line: string) => process.stderr.write(`${line}\n`),
   } = options;
   if (queues.length === 0) throw new Error('worker: expected at least one of the queues io, heavy');
+  // A malformed limit stops the worker here, not every activity later.
+  const limits = workerLimits(env);
   if (queues.includes('io') && queues.includes('heavy') && heavyInChildProcess) {
     return runWithHeavyChild({ ...options, ioQueue, heavyQueue, metricsPort, sdkMetricsAddress, cacheDir, log });
   }
@@ -118,7 +120,8 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
       cacheDir,
       metrics,
       packageVersion: version,
-      maxDatasetMiB: env.TEMPERED_MAX_DATASET_MIB ? Number(env.TEMPERED_MAX_DATASET_MIB) : undefined,
+      maxDatasetMiB: limits.maxDatasetMiB,
+      sources: { roots: limits.roots, buckets: limits.buckets, hosts: limits.hosts, httpTimeoutS: limits.httpTimeoutS },
       signalProgress: async (workflowId, runId, progress) =>
         client.workflow.getHandle(workflowId, runId).signal(progressSignal, progress),
     });
@@ -164,8 +167,10 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     }
-    options.signal?.addEventListener('abort', stop, { once: true });
     const running = Promise.all(workers.map((w) => w.run()));
+    options.signal?.addEventListener('abort', stop, { once: true });
+    // Told to stop while starting (the heavy child failed to start): an abort before the listener is not replayed.
+    if (options.signal?.aborted) stop();
     running.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
     if (deployment) log(`worker: ${await promoteWhenPolling(client, conn.temporal.namespace, deployment)}`);
     log(

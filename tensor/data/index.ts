@@ -26,3 +26,4 @@ export type { DatasetEstimate } from './size';
 export { DATASET_FORMATS, estimateDataset, loadDataset } from './load';
 export type { DatasetFormat, LoadDatasetOptions } from './load';
 export { isGzip, readMaybeGzip } from './files';
+export { isDatasetFile } from './needed';

@@ -65,8 +65,8 @@ before(async () => {
   // One cold cache folder shared by the io worker and the heavy worker, as `tempered worker` shares it.
   const cacheDir = mkdtempSync(join(tmpdir(), 'tempered-cold-cache-'));
   workers = await Promise.all([
-    spawnWorker({ queues, only: 'io', cacheDir }),
-    spawnWorker({ queues, only: 'heavy', cacheDir }),
+    spawnWorker({ queues, only: 'io', cacheDir, env: { TEMPERED_DATASET_ROOTS: source } }),
+    spawnWorker({ queues, only: 'heavy', cacheDir, env: { TEMPERED_DATASET_ROOTS: source } }),
   ]);
 });
 
