@@ -15,7 +15,7 @@ import type { DatasetRef, EvaluateInput, PrepareModelInput } from '../schemas/pa
 import type { Spec } from '../schemas/spec';
 import { parseS3Uri } from '../storage/object-store';
 import type { ActivityDeps } from './deps';
-import { readModelFiles, sha256 } from './models';
+import { readModelFiles, sha256 } from '../artifacts/store';
 
 /** Bumped when the meaning of a cached output changes without a package version change. */
 const FORMAT = 1;
