@@ -164,6 +164,14 @@ describe('runSuiteShard', () => {
       /resume/,
     );
     assert.throws(() => suiteAttacks('nope' as 'fast', { norm: 'linf', numClasses: 10 }), /unknown suite/);
-    assert.equal(suiteAttacks('standard', { norm: 'linf', numClasses: 3 }).length >= 2, true);
+    assert.deepEqual(
+      suiteAttacks('plus', { norm: 'l2', numClasses: 10 }).map((a) => a.name),
+      ['apgd-ce', 'apgd-dlr', 'square', 'apgd-t', 'fab-t'],
+    );
+    // Two classes: no DLR (it needs a third logit); the targeted attacks still run against the one other class.
+    assert.deepEqual(
+      suiteAttacks('plus', { norm: 'linf', numClasses: 2 }).map((a) => a.name),
+      ['apgd-ce', 'square', 'apgd-t', 'fab-t'],
+    );
   });
 });
