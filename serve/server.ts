@@ -21,6 +21,13 @@ export interface ServeOptions {
   pollSeconds?: number;
   /** Largest request body accepted, in bytes (413 beyond). Default 5 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Most request bodies being received at once (503 beyond, without reading the body): stalled uploads cannot
+   * hold more than this × maxBodyBytes, and /healthz stays answerable. Default 32.
+   */
+  maxBodiesInFlight?: number;
+  /** Milliseconds a client has to send a whole request (408 beyond). Default 30 000. */
+  requestTimeoutMs?: number;
   /** Most images in one JSON request. Default 256. */
   maxBatch?: number;
   /** Class names to report, overriding the model's own. */
@@ -117,6 +124,8 @@ export async function startModelServer(options: ServeOptions): Promise<ModelServ
     pollSeconds = 30,
     maxBodyBytes = 5 * 1024 * 1024,
     maxBatch = 256,
+    maxBodiesInFlight = 32,
+    requestTimeoutMs = 30_000,
     log = (line: string) => process.stderr.write(`${line}\n`),
   } = options;
   const registry = new Registry();
@@ -174,7 +183,18 @@ export async function startModelServer(options: ServeOptions): Promise<ModelServ
         `Content-Type ${type || '(none)'} is not accepted; send image/png, image/jpeg or application/json`,
       );
     }
-    const body = await readBody(req, maxBodyBytes);
+    if (bodiesInFlight >= maxBodiesInFlight) {
+      res.setHeader('Retry-After', '1');
+      res.setHeader('Connection', 'close');
+      throw new HttpError(503, `${bodiesInFlight} request bodies in flight, the most this server takes; retry`);
+    }
+    bodiesInFlight++;
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxBodyBytes);
+    } finally {
+      bodiesInFlight--;
+    }
     if (body.length === 0) throw new HttpError(400, 'empty body; send an image or { "instances": [...] }');
     const s = slot;
     s.refs++;
@@ -208,6 +228,7 @@ export async function startModelServer(options: ServeOptions): Promise<ModelServ
   }
 
   let inFlight = 0;
+  let bodiesInFlight = 0;
   let drained: (() => void) | undefined;
   const server = createServer((req, res) => {
     const started = process.hrtime.bigint();
@@ -248,6 +269,9 @@ export async function startModelServer(options: ServeOptions): Promise<ModelServ
       });
   });
 
+  // A client that sends its body slowly (or never) is cut off: bodies in flight stay few and short-lived.
+  server.requestTimeout = requestTimeoutMs;
+  server.headersTimeout = Math.min(requestTimeoutMs, 60_000);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
