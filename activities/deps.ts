@@ -14,7 +14,7 @@ export interface ActivityDeps {
   /** Worker-local cache (datasets by content hash, downloads); shared by the activities of one worker. */
   cacheDir: string;
   /** Sends the workflow's progress signal; absent where no client is at hand (unit tests). */
-  signalProgress?: (workflowId: string, runId: string, progress: TrainProgress) => Promise<void>;
+  signalProgress?: (workflowId: string, temporalRunId: string, progress: TrainProgress) => Promise<void>;
   metrics?: ActivityMetrics;
   /** Refuse datasets larger than this (files on disk and pixels in memory). Default 2048. */
   maxDatasetMiB?: number;

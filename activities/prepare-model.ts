@@ -113,7 +113,7 @@ async function trainBaseline(
   backend: PreparedModel['backend'] & string,
 ): Promise<ModelRef> {
   const { spec, dataset } = input;
-  const { workflowId, runId } = execution();
+  const { workflowId, temporalRunId } = execution();
   const prefix = workPrefix(workflowId);
   const bucket = spec.artifacts.bucket;
   await deps.store.ensureBucket(bucket);
@@ -136,7 +136,7 @@ async function trainBaseline(
       checkpointEvery: spec.training.checkpointEveryBatches,
       backend,
       workflowId,
-      temporalRunId: runId,
+      temporalRunId,
       reportProgress: false,
     });
     const { files: _files, ...ref } = await writeModel(deps.store, model, bucket, `${prefix}baseline/`, {

@@ -111,8 +111,8 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
       metrics,
       packageVersion: version,
       maxDatasetMiB: env.TEMPERED_MAX_DATASET_MIB ? Number(env.TEMPERED_MAX_DATASET_MIB) : undefined,
-      signalProgress: async (workflowId, runId, progress) =>
-        client.workflow.getHandle(workflowId, runId).signal(progressSignal, progress),
+      signalProgress: async (workflowId, temporalRunId, progress) =>
+        client.workflow.getHandle(workflowId, temporalRunId).signal(progressSignal, progress),
     });
     const common = {
       connection: native,

@@ -146,7 +146,7 @@ function trainingCursor(state: RunProgress, err: unknown): number | undefined {
  *   completed (reused, not run again) and the executions whose training checkpoints may be continued.
  */
 export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): Promise<RunSummary> {
-  const runId = workflowInfo().workflowId;
+  const workflowId = workflowInfo().workflowId;
   const state: RunProgress = {
     stage: 'validating',
     status: 'running',
@@ -252,7 +252,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
   const summary: RunSummary = {
     status: 'cancelled',
-    runId,
+    runId: workflowId,
     modelName: spec.artifacts.modelName,
     stage: 'validating',
     checkpoints: 0,
@@ -282,13 +282,13 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
   try {
     const dataset: DatasetRef = await reuseOr('fetching-dataset', resume?.dataset, () =>
-      act.fetchDataset({ runId, spec }),
+      act.fetchDataset({ workflowId, spec }),
     );
     summary.dataset = dataset;
 
     const prepared = noteCached(
       'preparing-model',
-      await reuseOr('preparing-model', resume?.prepared, () => act.prepareModel({ runId, spec, dataset })),
+      await reuseOr('preparing-model', resume?.prepared, () => act.prepareModel({ workflowId, spec, dataset })),
     );
     const baselineModel: ModelRef = prepared.model;
     summary.baselineModel = baselineModel;
@@ -297,7 +297,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
     const baseline: Metrics = noteCached(
       'baseline-eval',
       await reuseOr('baseline-eval', resume?.baseline, () =>
-        act.baselineEval({ runId, spec, dataset, model: baselineModel, role: 'baseline' }),
+        act.baselineEval({ workflowId, spec, dataset, model: baselineModel, role: 'baseline' }),
       ),
     );
     state.baseline = baseline;
@@ -305,7 +305,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
     summary.backend = baseline.backend;
 
     const trainInput = {
-      runId,
+      workflowId,
       spec,
       dataset,
       model: baselineModel,
@@ -329,7 +329,9 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
     const hardened: Metrics = noteCached(
       'benchmark',
-      await stage('benchmark', () => act.benchmark({ runId, spec, dataset, model: trained.model, role: 'hardened' })),
+      await stage('benchmark', () =>
+        act.benchmark({ workflowId, spec, dataset, model: trained.model, role: 'hardened' }),
+      ),
     );
     state.hardened = hardened;
     summary.hardened = summarize(spec.gate, hardened);
@@ -363,7 +365,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
     summary.gate = decision;
 
     const artifact: PromoteResult = await stage('promoting', () =>
-      act.promoteArtifact({ runId, spec, model: trained.model, decision, metrics: hardened, baseline, dataset }),
+      act.promoteArtifact({ workflowId, spec, model: trained.model, decision, metrics: hardened, baseline, dataset }),
     );
     summary.artifact = artifact;
     const status: RunSummary['status'] = decision.passed ? 'completed' : 'rejected';
@@ -378,7 +380,9 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
         checkpointKey: state.checkpointKey,
         timings: { ...state.timings },
       });
-      const report = await stage('report', () => act.writeReport({ runId, spec, summary: draft, baseline, hardened }));
+      const report = await stage('report', () =>
+        act.writeReport({ workflowId, spec, summary: draft, baseline, hardened }),
+      );
       summary.reportUri = report.uri;
     } catch (err) {
       if (isCancellation(err)) throw err;

@@ -75,9 +75,9 @@ export function fakeActivities(overrides: Partial<Activities> = {}) {
       seconds: 1,
     }),
     baselineEval: async () => metrics(0.91, 0.04),
-    adversarialTrain: async ({ runId }) => ({
-      model: { uri: `s3://tempered/runs/${runId}/model` },
-      checkpointKey: `runs/${runId}/checkpoints/final`,
+    adversarialTrain: async ({ workflowId }) => ({
+      model: { uri: `s3://tempered/runs/${workflowId}/model` },
+      checkpointKey: `runs/${workflowId}/checkpoints/final`,
       epochs: 5,
       batches: 100,
       checkpoints: 3,
@@ -89,7 +89,7 @@ export function fakeActivities(overrides: Partial<Activities> = {}) {
       if (decision.passed) store.production = 'v7';
       return { uri: 's3://tempered/models/classifier/v7', version: 'v7', promoted: decision.passed };
     },
-    writeReport: async ({ runId }) => ({ uri: `s3://tempered/reports/${runId}/report.html` }),
+    writeReport: async ({ workflowId }) => ({ uri: `s3://tempered/reports/${workflowId}/report.html` }),
   };
   const all = { ...defaults, ...overrides };
   const activities = Object.fromEntries(
