@@ -15,7 +15,7 @@ import { adversarialConfig, runTraining } from './training-run';
 export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTrainInput): Promise<TrainResult> {
   const { spec, dataset } = input;
   const backend = await ensureBackend(deps, spec);
-  const { workflowId, runId } = execution();
+  const { workflowId, temporalRunId } = execution();
   const prefix = workPrefix(workflowId);
   const bucket = spec.artifacts.bucket;
   const train = await openSplit(deps, dataset, spec, 'train');
@@ -39,7 +39,7 @@ export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTra
       checkpointEvery: spec.training.checkpointEveryBatches,
       backend,
       workflowId,
-      temporalRunId: runId,
+      temporalRunId,
       reportProgress: true,
     });
     const { files: _files, ...ref } = await writeModel(deps.store, model, bucket, `${prefix}hardened/`, {

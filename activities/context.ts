@@ -7,19 +7,23 @@ import type { ActivityDeps } from './deps';
 import { runPrefix } from './names';
 
 /** The workflow execution an activity works for (stable across its retries), or a local stand-in in unit tests. */
-export function execution(): { workflowId: string; runId: string; attempt: number } {
+export function execution(): { workflowId: string; temporalRunId: string; attempt: number } {
   try {
     const info = Context.current().info;
     const wf = info.workflowExecution;
-    return { workflowId: wf?.workflowId ?? 'standalone', runId: wf?.runId ?? info.activityId, attempt: info.attempt };
+    return {
+      workflowId: wf?.workflowId ?? 'standalone',
+      temporalRunId: wf?.runId ?? info.activityId,
+      attempt: info.attempt,
+    };
   } catch {
-    return { workflowId: 'local', runId: 'local', attempt: 1 };
+    return { workflowId: 'local', temporalRunId: 'local', attempt: 1 };
   }
 }
 
 /** The object-store prefix for this execution's working files. */
 export function workPrefix(workflowId: string): string {
-  return `${runPrefix(workflowId, execution().runId)}/`;
+  return `${runPrefix(workflowId, execution().temporalRunId)}/`;
 }
 
 /**

@@ -79,7 +79,7 @@ export interface Activities {
 
   /**
    * io queue. Stores the hardened model as a new version under `spec.artifacts` whatever the decision, and
-   * moves the production pointer to it only when `decision.passed`. Idempotent per `runId`.
+   * moves the production pointer to it only when `decision.passed`. Idempotent per workflow execution (`workflowId` and Temporal's run id).
    */
   promoteArtifact(input: PromoteInput): Promise<PromoteResult>;
 

@@ -15,7 +15,7 @@ export interface ActivityDeps {
   /** Worker-local cache (datasets by content hash, downloads); shared by the activities of one worker. */
   cacheDir: string;
   /** Sends the workflow's progress signal; absent where no client is at hand (unit tests). */
-  signalProgress?: (workflowId: string, runId: string, progress: TrainProgress) => Promise<void>;
+  signalProgress?: (workflowId: string, temporalRunId: string, progress: TrainProgress) => Promise<void>;
   metrics?: ActivityMetrics;
   /**
    * Where datasets may come from (local roots, buckets, http hosts, http timeouts). The worker always passes

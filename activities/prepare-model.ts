@@ -114,7 +114,7 @@ async function trainBaseline(
   backend: PreparedModel['backend'] & string,
 ): Promise<ModelRef> {
   const { spec, dataset } = input;
-  const { workflowId, runId } = execution();
+  const { workflowId, temporalRunId } = execution();
   const prefix = workPrefix(workflowId);
   const bucket = spec.artifacts.bucket;
   await deps.store.ensureBucket(bucket);
@@ -137,7 +137,7 @@ async function trainBaseline(
       checkpointEvery: spec.training.checkpointEveryBatches,
       backend,
       workflowId,
-      temporalRunId: runId,
+      temporalRunId,
       reportProgress: false,
     });
     const { files: _files, ...ref } = await writeModel(deps.store, model, bucket, `${prefix}baseline/`, {

@@ -28,7 +28,7 @@ interface PromotionRecord {
  */
 export async function promoteArtifact(deps: ActivityDeps, input: PromoteInput): Promise<PromoteResult> {
   const { spec, decision, metrics, baseline } = input;
-  const { workflowId, runId } = execution();
+  const { workflowId, temporalRunId: runId } = execution(); // records keep the field name runId
   const paths = artifactPaths(spec.artifacts);
   const { bucket } = paths;
   await deps.store.ensureBucket(bucket);

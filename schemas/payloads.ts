@@ -333,7 +333,7 @@ export type RunProgress = z.infer<typeof RunProgress>;
 // Activity inputs. Each carries the parsed spec (a few KB) so an activity reads what it needs, and the run id
 // (the workflow id) that names its keys in the object store.
 
-const base = { runId: z.string().min(1), spec: Spec };
+const base = { workflowId: z.string().min(1), spec: Spec };
 
 export const FetchDatasetInput = z.strictObject({ ...base });
 export type FetchDatasetInput = z.infer<typeof FetchDatasetInput>;

@@ -122,8 +122,8 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
       packageVersion: version,
       maxDatasetMiB: limits.maxDatasetMiB,
       sources: { roots: limits.roots, buckets: limits.buckets, hosts: limits.hosts, httpTimeoutS: limits.httpTimeoutS },
-      signalProgress: async (workflowId, runId, progress) =>
-        client.workflow.getHandle(workflowId, runId).signal(progressSignal, progress),
+      signalProgress: async (workflowId, temporalRunId, progress) =>
+        client.workflow.getHandle(workflowId, temporalRunId).signal(progressSignal, progress),
     });
     const common = {
       connection: native,

@@ -156,7 +156,7 @@ function trainingCursor(state: RunProgress, err: unknown): number | undefined {
  *   completed (reused, not run again) and the executions whose training checkpoints may be continued.
  */
 export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): Promise<RunSummary> {
-  const runId = workflowInfo().workflowId;
+  const workflowId = workflowInfo().workflowId;
   const state: RunProgress = {
     stage: 'validating',
     status: 'running',
@@ -217,7 +217,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
   const fanOut = patched('evaluation-fanout');
   const evaluate = (role: 'baseline' | 'hardened', input: Omit<EvaluateInput, 'role'>): Promise<Metrics> =>
     fanOut
-      ? executeChild(evaluation, { args: [{ ...input, role }], workflowId: `${runId}-${role}-evaluation` })
+      ? executeChild(evaluation, { args: [{ ...input, role }], workflowId: `${workflowId}-${role}-evaluation` })
       : role === 'baseline'
         ? act.baselineEval({ ...input, role })
         : act.benchmark({ ...input, role });
@@ -271,7 +271,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
   const summary: RunSummary = {
     status: 'cancelled',
-    runId,
+    runId: workflowId,
     modelName: spec.artifacts.modelName,
     stage: 'validating',
     checkpoints: 0,
@@ -301,13 +301,13 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
   try {
     const dataset: DatasetRef = await reuseOr('fetching-dataset', resume?.dataset, () =>
-      act.fetchDataset({ runId, spec }),
+      act.fetchDataset({ workflowId, spec }),
     );
     summary.dataset = dataset;
 
     const prepared = noteCached(
       'preparing-model',
-      await reuseOr('preparing-model', resume?.prepared, () => act.prepareModel({ runId, spec, dataset })),
+      await reuseOr('preparing-model', resume?.prepared, () => act.prepareModel({ workflowId, spec, dataset })),
     );
     const baselineModel: ModelRef = prepared.model;
     summary.baselineModel = baselineModel;
@@ -316,7 +316,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
     const baseline: Metrics = noteCached(
       'baseline-eval',
       await reuseOr('baseline-eval', resume?.baseline, () =>
-        evaluate('baseline', { runId, spec, dataset, model: baselineModel }),
+        evaluate('baseline', { workflowId, spec, dataset, model: baselineModel }),
       ),
     );
     state.baseline = baseline;
@@ -324,7 +324,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
     summary.backend = baseline.backend;
 
     const trainInput = {
-      runId,
+      workflowId,
       spec,
       dataset,
       model: baselineModel,
@@ -348,7 +348,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
     const hardened: Metrics = noteCached(
       'benchmark',
-      await stage('benchmark', () => evaluate('hardened', { runId, spec, dataset, model: trained.model })),
+      await stage('benchmark', () => evaluate('hardened', { workflowId, spec, dataset, model: trained.model })),
     );
     state.hardened = hardened;
     summary.hardened = summarize(spec.gate, hardened);
@@ -382,7 +382,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
     summary.gate = decision;
 
     const artifact: PromoteResult = await stage('promoting', () =>
-      act.promoteArtifact({ runId, spec, model: trained.model, decision, metrics: hardened, baseline, dataset }),
+      act.promoteArtifact({ workflowId, spec, model: trained.model, decision, metrics: hardened, baseline, dataset }),
     );
     summary.artifact = artifact;
     const status: RunSummary['status'] = decision.passed ? 'completed' : 'rejected';
@@ -397,7 +397,9 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
         checkpointKey: state.checkpointKey,
         timings: { ...state.timings },
       });
-      const report = await stage('report', () => act.writeReport({ runId, spec, summary: draft, baseline, hardened }));
+      const report = await stage('report', () =>
+        act.writeReport({ workflowId, spec, summary: draft, baseline, hardened }),
+      );
       summary.reportUri = report.uri;
     } catch (err) {
       if (isCancellation(err)) throw err;

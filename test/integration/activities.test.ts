@@ -87,7 +87,7 @@ describe('fetchDataset on the real store', () => {
     await writeFiles(localSrc, files);
     localCache = await folder('cache');
     const ref = await fetchDataset(depsFor(store, localCache), {
-      runId: 'it',
+      workflowId: 'it',
       spec: specFor({ source: localSrc }, { bucket }),
     });
     localRef = ref;
@@ -118,7 +118,7 @@ describe('fetchDataset on the real store', () => {
     await new Promise((r) => setTimeout(r, 1100)); // a re-upload would show in lastModified (1 s resolution)
     const { store: spy, writes } = recordWrites(store);
     const ref = await fetchDataset(depsFor(spy, localCache), {
-      runId: 'it',
+      workflowId: 'it',
       spec: specFor({ source: localSrc }, { bucket }),
     });
     assert.equal(ref.key, localRef.key);
@@ -127,7 +127,7 @@ describe('fetchDataset on the real store', () => {
     // A fresh cache: the files are hashed again but the store already has them.
     const again = recordWrites(store);
     const ref2 = await fetchDataset(depsFor(again.store, await folder('cache')), {
-      runId: 'it',
+      workflowId: 'it',
       spec: specFor({ source: localSrc }, { bucket }),
     });
     assert.equal(ref2.key, localRef.key);
@@ -140,7 +140,7 @@ describe('fetchDataset on the real store', () => {
     await writeFiles(src, { ...files, 'extra.txt': Buffer.from('notes') });
     const { store: spy, writes } = recordWrites(store);
     const ref = await fetchDataset(depsFor(spy, await folder('cache')), {
-      runId: 'it',
+      workflowId: 'it',
       spec: specFor({ source: src }, { bucket }),
     });
     assert.notEqual(ref.key, localRef.key);
@@ -162,7 +162,7 @@ describe('fetchDataset on the real store', () => {
     it('first fetch GETs each file; the same cache then sees 304s; pinned hashes make no request', async () => {
       const cache = await folder('http-cache');
       const spec = specFor({ source: server.url }, { bucket });
-      const first = await fetchDataset(depsFor(store, cache), { runId: 'it', spec });
+      const first = await fetchDataset(depsFor(store, cache), { workflowId: 'it', spec });
       assert.deepEqual(first.counts, { train: 20, test: 10, classes: 10 });
       assert.deepEqual(
         server.log.map((l) => l.status),
@@ -174,7 +174,7 @@ describe('fetchDataset on the real store', () => {
       );
 
       const before = await snapshot();
-      const second = await fetchDataset(depsFor(store, cache), { runId: 'it', spec });
+      const second = await fetchDataset(depsFor(store, cache), { workflowId: 'it', spec });
       assert.equal(second.key, first.key);
       assert.equal(server.count(200), 4, 'no second full GET');
       assert.equal(server.count(304), 4);
@@ -183,7 +183,7 @@ describe('fetchDataset on the real store', () => {
       const sha = Object.fromEntries(Object.entries(gzFiles).map(([k, v]) => [k, sha256(v)]));
       const seen = server.log.length;
       const pinned = await fetchDataset(depsFor(store, cache), {
-        runId: 'it',
+        workflowId: 'it',
         spec: specFor({ source: server.url, sha256: sha }, { bucket }),
       });
       assert.equal(pinned.key, first.key);
@@ -194,7 +194,7 @@ describe('fetchDataset on the real store', () => {
       const seen = server.log.length;
       const err = await rejectsWith(
         fetchDataset(depsFor(store, await folder('cache')), {
-          runId: 'it',
+          workflowId: 'it',
           spec: specFor({ source: server.url, sha256: { '../x': 'ab'.repeat(32) } }, { bucket }),
         }),
         Failure.CorruptDataset,
@@ -207,7 +207,7 @@ describe('fetchDataset on the real store', () => {
   it('S3 source: the files under s3://bucket/raw/fmnist/ give the same dataset as the local folder', async () => {
     for (const [name, b] of Object.entries(files)) await store.putBytes(bucket, `raw/fmnist/${name}`, b);
     const ref = await fetchDataset(depsFor(store, await folder('cache')), {
-      runId: 'it',
+      workflowId: 'it',
       spec: specFor({ source: `s3://${bucket}/raw/fmnist/` }, { bucket }),
     });
     assert.equal(ref.key, localRef.key);
@@ -219,7 +219,7 @@ describe('fetchDataset on the real store', () => {
   it('S3 source with no objects is NotFound', async () => {
     await rejectsWith(
       fetchDataset(depsFor(store, await folder('cache')), {
-        runId: 'it',
+        workflowId: 'it',
         spec: specFor({ source: `s3://${bucket}/raw/nothing-here/` }, { bucket }),
       }),
       Failure.NotFound,
@@ -231,7 +231,7 @@ describe('fetchDataset on the real store', () => {
     const wrong = 'cd'.repeat(32);
     const err = await rejectsWith(
       fetchDataset(depsFor(store, await folder('cache')), {
-        runId: 'it',
+        workflowId: 'it',
         spec: specFor({ source: localSrc, sha256: { 'train-images-idx3-ubyte.gz': wrong } }, { bucket }),
       }),
       Failure.ChecksumMismatch,
@@ -245,14 +245,14 @@ describe('fetchDataset on the real store', () => {
   it('too large for deps.maxDatasetMiB is DatasetTooLarge; a missing folder is NotFound', async () => {
     await rejectsWith(
       fetchDataset(depsFor(store, await folder('cache'), { maxDatasetMiB: 0.001 }), {
-        runId: 'it',
+        workflowId: 'it',
         spec: specFor({ source: localSrc }, { bucket }),
       }),
       Failure.DatasetTooLarge,
     );
     await rejectsWith(
       fetchDataset(depsFor(store, await folder('cache')), {
-        runId: 'it',
+        workflowId: 'it',
         spec: specFor({ source: join(tmp.dir, 'missing') }, { bucket }),
       }),
       Failure.NotFound,
@@ -268,7 +268,7 @@ describe('fetchDataset on the real store', () => {
     await writeFiles(linked, files);
     await symlink(join(outside, 'secret'), join(linked, 'a-link'));
     const e1 = await rejectsWith(
-      fetchDataset(depsFor(store, await folder('cache')), { runId: 'it', spec: spec(linked) }),
+      fetchDataset(depsFor(store, await folder('cache')), { workflowId: 'it', spec: spec(linked) }),
       Failure.CorruptDataset,
     );
     assert.match(e1.message, /a-link.*links outside/);
@@ -277,7 +277,7 @@ describe('fetchDataset on the real store', () => {
     await writeFiles(fifo, files);
     execFileSync('mkfifo', [join(fifo, 'pipe')]);
     const e2 = await rejectsWith(
-      fetchDataset(depsFor(store, await folder('cache')), { runId: 'it', spec: spec(fifo) }),
+      fetchDataset(depsFor(store, await folder('cache')), { workflowId: 'it', spec: spec(fifo) }),
       Failure.CorruptDataset,
     );
     assert.match(e2.message, /pipe.*not a regular file/);
@@ -286,7 +286,7 @@ describe('fetchDataset on the real store', () => {
     await writeFiles(cut, files);
     await truncate(join(cut, 't10k-labels-idx1-ubyte'), 8 + 3);
     const e3 = await rejectsWith(
-      fetchDataset(depsFor(store, await folder('cache')), { runId: 'it', spec: spec(cut) }),
+      fetchDataset(depsFor(store, await folder('cache')), { workflowId: 'it', spec: spec(cut) }),
       Failure.CorruptDataset,
     );
     assert.match(e3.message, /t10k-labels-idx1-ubyte.*truncated/);
@@ -337,7 +337,7 @@ describe('promoteArtifact and writeReport on the real store', () => {
     new MockActivityEnvironment({ workflowExecution: { workflowId: `harden-${modelName}`, runId } }).run(
       promoteArtifact,
       depsFor(store, tmp.dir),
-      { runId: `harden-${modelName}`, spec, model, decision, metrics: hardened, baseline },
+      { workflowId: `harden-${modelName}`, spec, model, decision, metrics: hardened, baseline },
     ) as Promise<PromoteResult>;
 
   before(async () => {
@@ -468,7 +468,7 @@ describe('promoteArtifact and writeReport on the real store', () => {
   it('writeReport puts report.html and metrics.json next to the version', async () => {
     const summary = summaryFor(results.r2);
     const r = await writeReport(depsFor(store, tmp.dir), {
-      runId: summary.runId,
+      workflowId: summary.runId,
       spec,
       summary,
       baseline,
@@ -491,7 +491,7 @@ describe('promoteArtifact and writeReport on the real store', () => {
     const r = (await new MockActivityEnvironment({ workflowExecution: { workflowId: summary.runId, runId: 'r9' } }).run(
       writeReport,
       depsFor(store, tmp.dir),
-      { runId: summary.runId, spec, summary, baseline, hardened },
+      { workflowId: summary.runId, spec, summary, baseline, hardened },
     )) as ReportResult;
     assert.equal(r.uri, `s3://${bucket}/runs/${summary.runId}/r9/report.html`);
     assert.ok(await store.exists(bucket, `runs/${summary.runId}/r9/metrics.json`));

@@ -27,7 +27,7 @@ let connection: Connection;
 const workers: WorkerProcess[] = [];
 /** Heavy workers send every heartbeat within half a second, so the test sees a shard's progress while it runs. */
 const heavyWorker = () => spawnWorker({ queues, only: 'heavy', env: { TEMPERED_HEARTBEAT_THROTTLE: '500ms' } });
-let input: Omit<EvaluateInput, 'runId'>;
+let input: Omit<EvaluateInput, 'workflowId'>;
 
 /**
  * 200 test images in 4 shards of 50, batches of 10: FGSM then PGD-10 on their own (suite custom). A PGD batch
@@ -61,7 +61,7 @@ async function start(): Promise<WorkflowHandle> {
   return client.workflow.start('evaluation', {
     workflowId: runId,
     taskQueue: queues.io,
-    args: [{ ...input, runId } satisfies EvaluateInput],
+    args: [{ ...input, workflowId: runId } satisfies EvaluateInput],
   });
 }
 
@@ -109,8 +109,8 @@ before(async () => {
   await store.ensureBucket(bucket);
   const deps = { store, cacheDir: mkdtempSync(join(tmpdir(), 'tempered-eval-')) };
   const runId = uniqueName('prep');
-  const dataset = await fetchDataset(deps, { runId, spec });
-  const prepared = await prepareModel(deps, { runId, spec, dataset });
+  const dataset = await fetchDataset(deps, { workflowId: runId, spec });
+  const prepared = await prepareModel(deps, { workflowId: runId, spec, dataset });
   input = { spec, dataset, model: prepared.model, role: 'hardened' };
   workers.push(...(await Promise.all([spawnWorker({ queues, only: 'io' }), heavyWorker()])));
 });

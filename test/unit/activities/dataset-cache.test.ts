@@ -47,7 +47,7 @@ describe('the dataset cache under concurrency', () => {
     const cache = await folder('cache');
     const spec = specFor({ source: src }, { bucket: BUCKET });
     const refs = await Promise.all(
-      Array.from({ length: RUNS }, () => fetchDataset(depsFor(store, cache), { runId: 'unit', spec })),
+      Array.from({ length: RUNS }, () => fetchDataset(depsFor(store, cache), { workflowId: 'unit', spec })),
     );
     assert.equal(new Set(refs.map((r) => r.key)).size, 1);
     const leftovers = (await readdir(join(cache, 'datasets'))).filter((f) => f.endsWith('.part'));
@@ -59,7 +59,7 @@ describe('the dataset cache under concurrency', () => {
     await writeFiles(src, idxDataset());
     const store = memoryStore();
     const ref = await fetchDataset(depsFor(store, await folder('cache')), {
-      runId: 'unit',
+      workflowId: 'unit',
       spec: specFor({ source: src }, { bucket: BUCKET }),
     });
     const want = await readTree(src);
@@ -105,7 +105,7 @@ describe('decoded splits on the heavy side', () => {
     const deps = depsFor(memoryStore(), await folder('cache'));
     for (const size of [16, 24, 16]) {
       const spec = specFor({ source: src, format: 'image-folder', imageSize: size }, { bucket: BUCKET });
-      const ref = await fetchDataset(deps, { runId: 'unit', spec });
+      const ref = await fetchDataset(deps, { workflowId: 'unit', spec });
       const train = await openSplit(deps, ref, spec, 'train');
       assert.equal(train.height, size, `imageSize ${size}`);
       assert.equal(train.width, size);
@@ -133,7 +133,7 @@ describe('image-folder classes between splits', () => {
   }
   const fetchFolder = async (src: string) =>
     fetchDataset(depsFor(memoryStore(), await folder('cache')), {
-      runId: 'unit',
+      workflowId: 'unit',
       spec: specFor({ source: src, format: 'image-folder', imageSize: 8 }, { bucket: BUCKET }),
     });
 

@@ -46,7 +46,7 @@ async function failure(fn: () => Promise<unknown>, type: Failure): Promise<Appli
 
 const fetchFrom = (source: string, cacheDir: string, dataset: Partial<SpecInput['dataset']> = {}, maxMiB?: number) =>
   fetchDataset(depsFor(memoryStore(), cacheDir, maxMiB === undefined ? {} : { maxDatasetMiB: maxMiB }), {
-    runId: 'unit',
+    workflowId: 'unit',
     spec: specFor({ source, ...dataset }, { bucket: BUCKET }),
   });
 
@@ -57,7 +57,7 @@ describe('fetchDataset from a local folder (memory store)', () => {
     await writeFiles(src, files);
     const store = memoryStore();
     const ref = await fetchDataset(depsFor(store, await folder('cache')), {
-      runId: 'unit',
+      workflowId: 'unit',
       spec: specFor({ source: src }, { bucket: BUCKET }),
     });
     assert.deepEqual(ref.counts, { train: 20, test: 10, classes: 10 });
@@ -258,7 +258,7 @@ describe('materializeDataset (memory store)', () => {
     await writeFiles(src, idxDataset());
     const store = memoryStore();
     const ref = await fetchDataset(depsFor(store, await folder('cache')), {
-      runId: 'unit',
+      workflowId: 'unit',
       spec: specFor({ source: src }, { bucket: BUCKET }),
     });
     return { ref, store, src };

@@ -52,7 +52,7 @@ describe('dataset sources against the worker allow-list', () => {
     await writeFiles(elsewhere, idxDataset());
     const deps = depsFor(memoryStore(), await folder('cache'), { sources: policy({ roots: [allowed] }) });
     const run = (source: string) =>
-      fetchDataset(deps, { runId: 'unit', spec: specFor({ source }, { bucket: BUCKET }) });
+      fetchDataset(deps, { workflowId: 'unit', spec: specFor({ source }, { bucket: BUCKET }) });
     await refused(() => run(elsewhere), Failure.AccessDenied, /outside the folders this worker reads datasets from/);
     await refused(() => run(join(allowed, '..', elsewhere.split('/').pop()!)), Failure.AccessDenied, /outside/);
     assert.equal((await run(src)).counts.train, 20);
@@ -63,7 +63,10 @@ describe('dataset sources against the worker allow-list', () => {
     const deps = depsFor(store, await folder('cache'), { sources: policy({ buckets: ['datasets'] }) });
     await refused(
       () =>
-        fetchDataset(deps, { runId: 'unit', spec: specFor({ source: 's3://private-keys/x/' }, { bucket: BUCKET }) }),
+        fetchDataset(deps, {
+          workflowId: 'unit',
+          spec: specFor({ source: 's3://private-keys/x/' }, { bucket: BUCKET }),
+        }),
       Failure.AccessDenied,
       /bucket private-keys is not one this worker reads datasets from/,
     );
@@ -74,7 +77,7 @@ describe('dataset sources against the worker allow-list', () => {
     try {
       const deps = (hosts: string[]) => depsFor(memoryStore(), tmp.dir + `/c${n++}`, { sources: policy({ hosts }) });
       const run = (hosts: string[], source: string) =>
-        fetchDataset(deps(hosts), { runId: 'unit', spec: specFor({ source }, { bucket: BUCKET }) });
+        fetchDataset(deps(hosts), { workflowId: 'unit', spec: specFor({ source }, { bucket: BUCKET }) });
       await refused(() => run(['*'], server.url), Failure.AccessDenied, /resolves to 127\.0\.0\.1/);
       await refused(
         () => run(['*'], 'http://169.254.169.254/latest/meta-data/'),
@@ -105,7 +108,7 @@ describe('dataset sources against the worker allow-list', () => {
       await refused(
         () =>
           fetchDataset(depsFor(memoryStore(), tmp.dir + `/c${n++}`, { sources: policy({ hosts: [host, '*'] }) }), {
-            runId: 'unit',
+            workflowId: 'unit',
             spec: specFor({ source: `http://${host}/ds/` }, { bucket: BUCKET }),
           }),
         Failure.AccessDenied,
@@ -127,7 +130,7 @@ describe('dataset sources against the worker allow-list', () => {
         fetchDataset(
           depsFor(memoryStore(), tmp.dir + `/c${n++}`, { sources: policy({ hosts: [host], httpTimeoutS: 1 }) }),
           {
-            runId: 'unit',
+            workflowId: 'unit',
             spec: specFor({ source: `http://${host}/ds/` }, { bucket: BUCKET }),
           },
         ),
@@ -169,7 +172,7 @@ describe('only the files the format reads leave a local folder', () => {
     await writeFile(join(src, 'keys', 'id_rsa'), '-----BEGIN OPENSSH PRIVATE KEY-----');
     const store = memoryStore();
     const ref = await fetchDataset(depsFor(store, await folder('cache')), {
-      runId: 'unit',
+      workflowId: 'unit',
       spec: specFor({ source: src }, { bucket: BUCKET }),
     });
     assert.deepEqual(Object.keys(ref.sha256s).sort(), Object.keys(idxDataset()).sort());

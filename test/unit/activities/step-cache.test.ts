@@ -32,7 +32,7 @@ function setup(packageVersion = '1.0.0') {
 
 const spec = (over: Partial<SpecInput> = {}) => parseSpec({ version: 1, ...over });
 const evalInput = (s = spec(), uri = 's3://tempered/models/m/v1/'): EvaluateInput => ({
-  runId: 'wf',
+  workflowId: 'wf',
   spec: s,
   dataset,
   model: { uri },
@@ -86,7 +86,7 @@ describe('step cache', () => {
   test('a trained baseline is reused while its model exists, and trained again once it is gone', async () => {
     const { deps, writeModel, store } = setup();
     const s = spec({ model: { source: { kind: 'train-baseline', epochs: 1 } } });
-    const input: PrepareModelInput = { runId: 'wf', spec: s, dataset };
+    const input: PrepareModelInput = { workflowId: 'wf', spec: s, dataset };
     let trained = 0;
     const run = async (): Promise<PreparedModel> => {
       trained++;
@@ -121,8 +121,8 @@ describe('step cache', () => {
       runs++,
       { model: { uri: 's3://tempered/models/m/v1/' }, origin: 'artifact', fellBack: false, seconds: 0 }
     );
-    await cachedPreparation(deps, { runId: 'wf', spec: s, dataset }, run);
-    await cachedPreparation(deps, { runId: 'wf', spec: s, dataset }, run);
+    await cachedPreparation(deps, { workflowId: 'wf', spec: s, dataset }, run);
+    await cachedPreparation(deps, { workflowId: 'wf', spec: s, dataset }, run);
     assert.equal(runs, 2);
   });
 });

@@ -76,9 +76,9 @@ export function fakeActivities(overrides: Partial<Activities> = {}) {
       seconds: 1,
     }),
     baselineEval: async () => metrics(0.91, 0.04),
-    adversarialTrain: async ({ runId }) => ({
-      model: { uri: `s3://tempered/runs/${runId}/model` },
-      checkpointKey: `runs/${runId}/checkpoints/final`,
+    adversarialTrain: async ({ workflowId }) => ({
+      model: { uri: `s3://tempered/runs/${workflowId}/model` },
+      checkpointKey: `runs/${workflowId}/checkpoints/final`,
       epochs: 5,
       batches: 100,
       checkpoints: 3,
@@ -90,7 +90,7 @@ export function fakeActivities(overrides: Partial<Activities> = {}) {
       if (decision.passed) store.production = 'v7';
       return { uri: 's3://tempered/models/classifier/v7', version: 'v7', promoted: decision.passed };
     },
-    writeReport: async ({ runId }) => ({ uri: `s3://tempered/reports/${runId}/report.html` }),
+    writeReport: async ({ workflowId }) => ({ uri: `s3://tempered/reports/${workflowId}/report.html` }),
     evaluateShard: async ({ shard }) => ({ ...shard, key: `shards/${shard.index}.json`, seconds: 1, backend: 'wasm' }),
     evaluationExtras: async ({ role }) => ({ key: `${role}/extras.json`, seconds: 1, backend: 'wasm' }),
     // The fan-out's reduction answers what the single-activity evaluations answer, so one override serves both.

@@ -179,7 +179,7 @@ describe('hardeningRun', () => {
 
   test('cancel during training: training stops, the run ends cancelled with the last checkpoint key', async () => {
     let sawCancellation = false;
-    const adversarialTrain = async ({ runId }: AdversarialTrainInput): Promise<TrainResult> => {
+    const adversarialTrain = async ({ workflowId }: AdversarialTrainInput): Promise<TrainResult> => {
       const ctx = Context.current();
       const workflow = env.client.workflow.getHandle(ctx.info.workflowExecution?.workflowId ?? '');
       const progress = (batch: number, checkpointKey: string) => ({
@@ -193,17 +193,17 @@ describe('hardeningRun', () => {
         checkpoints: batch / 10,
         checkpointKey,
       });
-      await workflow.signal(progressSignal, progress(10, `runs/${runId}/checkpoints/b10`));
+      await workflow.signal(progressSignal, progress(10, `runs/${workflowId}/checkpoints/b10`));
       try {
         for (;;) {
-          ctx.heartbeat({ cursor: 10, checkpoints: 1, checkpointKey: `runs/${runId}/checkpoints/b10` });
+          ctx.heartbeat({ cursor: 10, checkpoints: 1, checkpointKey: `runs/${workflowId}/checkpoints/b10` });
           await Promise.race([ctx.cancelled, ctx.sleep(50)]);
         }
       } catch (err) {
         if (!(err instanceof CancelledFailure)) throw err;
         sawCancellation = true;
         // The graceful stop: a last checkpoint, reported before the activity gives up.
-        await workflow.signal(progressSignal, progress(20, `runs/${runId}/checkpoints/b20`));
+        await workflow.signal(progressSignal, progress(20, `runs/${workflowId}/checkpoints/b20`));
         throw err;
       }
     };
