@@ -152,16 +152,55 @@ export function conv2dBackpropInputCol2im(
  */
 const SCATTER_BELOW_CHANNELS = 8;
 
+/**
+ * dy as the forward convolution's output shape: tfjs's kernels (cpu, the stock wasm one) read only the first
+ * outHeight × outWidth positions of a larger dy (`tf.conv2dTranspose` does not check its size), so a larger dy is
+ * cropped to them the same way; a smaller one is an error naming both shapes. Returns dy itself when it fits,
+ * else a new tensor the caller disposes.
+ */
+export function fitDy(dyInfo: TensorInfo, filterInfo: TensorInfo, a: Attrs): { dy: TensorInfo; owned?: tf.Tensor } {
+  const nchw = a.dataFormat === 'NCHW';
+  const [n, d1, d2, d3] = a.inputShape;
+  const info = tf.backend_util.computeConv2DInfo(
+    nchw ? [n, d2, d3, d1] : [n, d1, d2, d3],
+    filterInfo.shape as [number, number, number, number],
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const [hAxis, wAxis] = nchw ? [2, 3] : [1, 2];
+  const [h, w] = [dyInfo.shape[hAxis], dyInfo.shape[wAxis]];
+  if (h === info.outHeight && w === info.outWidth) return { dy: dyInfo };
+  if (h < info.outHeight || w < info.outWidth) {
+    throw new Error(
+      `Conv2DBackpropInput: dy is ${h}×${w} but input [${a.inputShape}] with this filter, stride and padding ` +
+        `needs at least ${info.outHeight}×${info.outWidth}`,
+    );
+  }
+  const size = [...dyInfo.shape];
+  size[hAxis] = info.outHeight;
+  size[wAxis] = info.outWidth;
+  const owned = tf.slice(asTensor(dyInfo), [0, 0, 0, 0], size);
+  return { dy: owned, owned };
+}
+
 const kernelFunc = (({ inputs, attrs, backend }) => {
   const a = attrs as unknown as Attrs;
-  const dy = inputs.dy as TensorInfo;
   const filter = inputs.filter as TensorInfo;
-  const ci = a.dataFormat === 'NCHW' ? a.inputShape[1] : a.inputShape[3];
-  const scatter = simdKernels(backend) !== undefined || ci < SCATTER_BELOW_CHANNELS;
-  if (scatter && a.dataFormat !== 'NCHW' && dy.dtype === 'float32' && isHeapBackend(backend)) {
-    return conv2dBackpropInputCol2im(dy, filter, a, backend);
+  const { dy, owned } = fitDy(inputs.dy as TensorInfo, filter, a);
+  try {
+    const ci = a.dataFormat === 'NCHW' ? a.inputShape[1] : a.inputShape[3];
+    const scatter = simdKernels(backend) !== undefined || ci < SCATTER_BELOW_CHANNELS;
+    if (scatter && a.dataFormat !== 'NCHW' && dy.dtype === 'float32' && isHeapBackend(backend)) {
+      return conv2dBackpropInputCol2im(dy, filter, a, backend);
+    }
+    return composed(() => conv2dBackpropInput(dy, filter, a));
+  } finally {
+    owned?.dispose();
   }
-  return composed(() => conv2dBackpropInput(dy, filter, a));
 }) as KernelFunc;
 
 /** Replaces wasm's scalar Conv2DBackpropInput: product + heap scatter (NHWC; SIMD, or JS for few channels), else a convolution. */

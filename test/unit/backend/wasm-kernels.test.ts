@@ -128,6 +128,51 @@ for (const simd of ['on', 'off'] as const)
       });
     });
 
+    it('conv2dTranspose with a dy larger than the output needs: reads its first positions, as tfjs does', async () => {
+      // tfjs-core's own spec "input=8x8x8,output=4x4x8,f=8,s=1,inDepth=8,p=same vec4": dy 8×8 for a 4×4 output.
+      await compare({
+        name: 'conv2dTranspose, larger dy',
+        run: () =>
+          tf.conv2dTranspose(
+            rand([1, 8, 8, 8], 30) as tf.Tensor4D,
+            rand([8, 8, 8, 8], 31) as tf.Tensor4D,
+            [1, 4, 4, 8],
+            1,
+            'same',
+          ),
+      });
+      await compare({
+        name: 'conv2dTranspose stride 2, larger dy',
+        run: () =>
+          tf.conv2dTranspose(
+            rand([2, 6, 7, 3], 32) as tf.Tensor4D,
+            rand([3, 3, 2, 3], 33) as tf.Tensor4D,
+            [2, 8, 10, 2],
+            2,
+            'same',
+          ),
+      });
+    });
+
+    it('conv2dTranspose with a dy smaller than the output needs: an error naming both sizes', async () => {
+      await tf.setBackend('wasm');
+      const start = tf.memory().numTensors;
+      assert.throws(
+        () =>
+          tf.tidy(() =>
+            tf.conv2dTranspose(
+              rand([1, 3, 3, 2], 34) as tf.Tensor4D,
+              rand([3, 3, 2, 2], 35) as tf.Tensor4D,
+              [1, 8, 8, 2],
+              2,
+              'same',
+            ),
+          ),
+        /dy is 3×3 .* needs at least 4×4/,
+      );
+      assert.equal(tf.memory().numTensors, start);
+    });
+
     for (const { x, f, s, pad } of convCases) {
       it(`Conv2DBackpropInput: heap scatter and convolution form agree, x${x.join('x')} f${f.join('x')} s${s} ${pad}`, async () => {
         await tf.setBackend('wasm');
@@ -331,6 +376,20 @@ for (const simd of ['on', 'off'] as const)
               .sum(),
           )(rand([43], 22));
           return [g, gg, tf.grad((a: tf.Tensor) => tf.relu(a).sum())(rand([2, 3, 5, 7], 23))];
+        },
+      });
+    });
+
+    it('relu gradient propagates NaN like tfjs: a NaN x, and a NaN or ±Inf dy where x ≤ 0', async () => {
+      await compare({
+        name: 'relu grad NaN',
+        run: () => {
+          // 12 lanes: three SIMD groups of four, then a scalar tail of one (13 values).
+          const x = tf.tensor1d([NaN, -1, 0, 2, -1, 0, -2, 3, NaN, -5, 1, -1, NaN]);
+          const dy = tf.tensor1d([1, NaN, Infinity, NaN, -Infinity, -2, 0, 5, 0, -0, NaN, 4, 2]);
+          const g = tf.grad((a: tf.Tensor) => tf.relu(a).mul(dy).sum())(x);
+          // tfjs's gradient on the cpu backend: dy · step(x), NaN where x is NaN or dy is not finite at x ≤ 0.
+          return [g];
         },
       });
     });

@@ -10,7 +10,8 @@ const running = tf.getBackend();
 describe(
   'Trainer: exact resume (tensorflow)',
   {
-    skip: running === 'tensorflow' ? false : `the backend is ${running}: runs in the tensorflow phase of test/run.ts`,
+    skip:
+      running === 'tensorflow' ? false : 'runs in the tensorflow phase of test/run.ts (its preload starts tensorflow)',
   },
   () => {
     for (const [name, config] of RESUME_CONFIGS) {

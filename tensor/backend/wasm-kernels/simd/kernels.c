@@ -98,15 +98,23 @@ void col2im(const f32 *cols, f32 *dx, int n, int h, int w, int ci, int kh, int k
   }
 }
 
-/* ReLU gradient: dx = x > 0 ? dy : 0, one pass instead of step(x), a cast and a multiply. */
+/*
+ * ReLU gradient in one pass instead of step(x), a cast and a multiply, with tfjs's values exactly: dy · step(x),
+ * where step(x) is 1 for x > 0, NaN for NaN and 0 otherwise. So dx = dy where x > 0, else dy · s with s = NaN
+ * (x is NaN) or +0, which is NaN for a NaN or ±Inf dy and keeps the sign of dy's zero.
+ */
 EXPORT(relu_grad)
 void relu_grad(const f32 *dy, const f32 *x, f32 *dx, int len) {
   const v128_t z = wasm_f32x4_splat(0);
   int64_t i = 0;
   for (; i + 4 <= len; i += 4) {
-    wasm_v128_store(dx + i, wasm_v128_and(wasm_f32x4_gt(wasm_v128_load(x + i), z), wasm_v128_load(dy + i)));
+    const v128_t xv = wasm_v128_load(x + i);
+    const v128_t dv = wasm_v128_load(dy + i);
+    /* x != x is all ones (a NaN pattern) for a NaN x, else all zeros (+0). */
+    const v128_t s = wasm_f32x4_ne(xv, xv);
+    wasm_v128_store(dx + i, wasm_v128_bitselect(dv, wasm_f32x4_mul(dv, s), wasm_f32x4_gt(xv, z)));
   }
-  for (; i < len; i++) dx[i] = x[i] > 0 ? dy[i] : 0;
+  for (; i < len; i++) dx[i] = x[i] > 0 ? dy[i] : dy[i] * (x[i] != x[i] ? __builtin_nanf("") : 0.0f);
 }
 
 /*
