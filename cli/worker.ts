@@ -1,6 +1,6 @@
-// `tempered worker [--queues io,heavy] [--metrics-port N]`: a thin wrapper over worker/main's runWorker.
+// `tempered worker [--queues io,heavy] [--metrics-port N] [--verbose]`: a thin wrapper over worker/main's runWorker.
 import { UsageError, defineCommand } from './command';
-import { positiveInt } from './common';
+import { positiveInt, workerLogFile } from './common';
 
 const HELP = [
   '',
@@ -12,6 +12,8 @@ const HELP = [
   '  --metrics-port <n>    app metrics (/metrics) port (default 9465, TEMPERED_METRICS_PORT; 0 = any free)',
   "  --io-queue <name>     default tempered-io (TEMPERED_IO_QUEUE); must match the specs' compute.ioQueue",
   '  --heavy-queue <name>  default tempered-heavy (TEMPERED_HEAVY_QUEUE)',
+  "  --verbose             the Temporal SDK's and the bundler's log lines on stderr (default: into",
+  '                        <home>/logs/worker.log, whose path is printed once)',
 ];
 
 export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | undefined {
@@ -27,20 +29,27 @@ export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | und
 export const workerCommand = defineCommand({
   name: 'worker',
   summary: 'run a worker for the io and heavy task queues',
-  usage: 'tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>]',
+  usage: 'tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>] [--verbose]',
   help: HELP,
   options: {
     queues: { type: 'string' },
     'metrics-port': { type: 'string' },
     'io-queue': { type: 'string' },
     'heavy-queue': { type: 'string' },
+    verbose: { type: 'boolean', default: false },
   },
   async run({ values }) {
     const queues = parseQueues(values.queues);
     const metricsPort = values['metrics-port'] === '0' ? 0 : positiveInt(values['metrics-port'], '--metrics-port');
     // Loaded lazily so the other commands never pay for the worker and its tfjs.
     const { runWorker } = await import('../worker/main');
-    await runWorker({ queues, metricsPort, ioQueue: values['io-queue'], heavyQueue: values['heavy-queue'] });
+    await runWorker({
+      queues,
+      metricsPort,
+      ioQueue: values['io-queue'],
+      heavyQueue: values['heavy-queue'],
+      logFile: values.verbose ? undefined : workerLogFile(),
+    });
     return 0;
   },
 });
