@@ -1,5 +1,7 @@
 // Helpers shared by the commands that stay light to import: output, flag checks, spec loading. What needs the
 // Temporal client lives in ./client-session (imported inside a command's run).
+import { join } from 'node:path';
+import { resolveHome } from '../infra/config';
 import { loadSpec } from '../schemas/load';
 import { SpecError } from '../schemas/spec';
 import type { Spec } from '../schemas/spec';
@@ -46,4 +48,10 @@ export async function loadSpecOrReport(file: string): Promise<Spec | undefined> 
     }
     throw err;
   }
+}
+
+/** Where the CLI's worker and demo put the Temporal SDK's and the bundler's log lines: TEMPERED_WORKER_LOG, else
+ * `<home>/logs/worker.log`. */
+export function workerLogFile(env: NodeJS.ProcessEnv = process.env): string {
+  return env.TEMPERED_WORKER_LOG || join(resolveHome(env), 'logs', 'worker.log');
 }

@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../infra/config';
 import type { StackInfo } from '../infra/stack';
 import { DEFAULT_DATASET_SOURCE } from '../schemas/spec';
 import { UsageError, defineCommand } from './command';
-import { loadSpecOrReport, log } from './common';
+import { loadSpecOrReport, log, workerLogFile } from './common';
 
 const HELP = [
   '',
@@ -21,6 +21,7 @@ const HELP = [
   '  --spec FILE   the spec to run (default examples/fashion-mnist-demo.yaml)',
   '  --stop        stop the local stack when the run ends (default: leave it up for the UI; `tempered down`)',
   '  --json        print the RunSummary as JSON instead of the table',
+  "  --verbose     the Temporal SDK's and the bundler's log lines on stderr (default: into <home>/logs/worker.log)",
 ];
 
 /** On a fresh Debian machine, as root: the Fashion-MNIST files come from the dataset-fashion-mnist package. */
@@ -40,10 +41,14 @@ function installDataset(): void {
 export const demoCommand = defineCommand({
   name: 'demo',
   summary: 'harden the reference CNN on Fashion-MNIST end to end on the local stack (the README demo)',
-  usage: 'tempered demo [--spec FILE] [--stop] [--json]',
+  usage: 'tempered demo [--spec FILE] [--stop] [--json] [--verbose]',
   help: HELP,
   json: true,
-  options: { spec: { type: 'string' }, stop: { type: 'boolean', default: false } },
+  options: {
+    spec: { type: 'string' },
+    stop: { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
+  },
   async run({ values, json }) {
     const specPath = values.spec ?? join(REPO_ROOT, 'examples', 'fashion-mnist-demo.yaml');
     const spec = await loadSpecOrReport(specPath);
@@ -79,6 +84,7 @@ export const demoCommand = defineCommand({
       handleSignals: false,
       ioQueue: spec.compute.ioQueue,
       heavyQueue: spec.compute.heavyQueue,
+      logFile: values.verbose ? undefined : workerLogFile(),
       log: (line) => log(`  ${line}`),
       onReady: () => ready(),
     });

@@ -9,10 +9,54 @@ import { log, print, printJson } from './common';
 import { EXIT, exitCodeFor, formatProgressLine, formatResultTable } from './format';
 
 export interface FollowOptions {
-  /** Draws each progress line (default: rewrites one stderr line on a TTY, else prints changed lines). */
-  draw?: (line: string) => void;
+  /** Draws each progress line instead of the default (see {@link progressPrinter}). */
+  draw?: (line: string, stage: string) => void;
   intervalMs?: number;
   batchSize?: number;
+}
+
+export interface ProgressPrinterOptions {
+  /** Default process.stderr.write. */
+  write?: (text: string) => void;
+  /** Redraw one line in place. Default: whether stderr is a terminal. */
+  tty?: boolean;
+  /** Terminal width. Default stderr's columns, else 120. */
+  columns?: number;
+  /** Without a TTY, at most one line per this many ms unless the stage changes. Default 10 000. */
+  everyMs?: number;
+  /** Default Date.now. */
+  now?: () => number;
+}
+
+/**
+ * How progress reaches a person: on a TTY one line redrawn in place; otherwise (a log file, CI) a line when the
+ * stage changes and at most one every 10 s in between. `end()` finishes the redrawn line.
+ */
+export function progressPrinter(options: ProgressPrinterOptions = {}) {
+  const {
+    write = (text: string) => void process.stderr.write(text),
+    tty = process.stderr.isTTY === true,
+    columns = process.stderr.columns ?? 120,
+    everyMs = 10_000,
+    now = Date.now,
+  } = options;
+  let lastStage: string | undefined;
+  let lastLine = '';
+  let lastAt = -Infinity;
+  return {
+    draw(line: string, stage: string) {
+      if (tty) write(`\r\x1b[2K${line.slice(0, columns - 1)}`);
+      else if (stage !== lastStage || (line !== lastLine && now() - lastAt >= everyMs)) {
+        write(`${line}\n`);
+        lastAt = now();
+      }
+      lastStage = stage;
+      lastLine = line;
+    },
+    end() {
+      if (tty && lastLine) write('\n');
+    },
+  };
 }
 
 /** Polls the progress query until the run ends; returns its summary, or the failure. */
@@ -21,15 +65,8 @@ export async function followRun(
   options: FollowOptions = {},
 ): Promise<{ summary?: RunSummary; error?: Error }> {
   const { intervalMs = 1000, batchSize } = options;
-  const tty = process.stderr.isTTY;
-  let last = '';
-  const draw =
-    options.draw ??
-    ((line: string) => {
-      if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 120) - 1)}`);
-      else if (line !== last) process.stderr.write(`${line}\n`);
-      last = line;
-    });
+  const printer = progressPrinter();
+  const draw = options.draw ?? printer.draw;
   let done = false;
   const outcome = run.result().then(
     (summary) => ({ summary }),
@@ -38,14 +75,15 @@ export async function followRun(
   void outcome.then(() => (done = true));
   while (!done) {
     try {
-      draw(formatProgressLine(await run.progress(), { batchSize }));
+      const progress = await run.progress();
+      draw(formatProgressLine(progress, { batchSize }), progress.stage);
     } catch {
       // No worker has picked the workflow up yet, or it just ended: keep waiting on the result.
-      draw('waiting for a worker');
+      draw('waiting for a worker', 'waiting');
     }
     await Promise.race([outcome, new Promise((r) => setTimeout(r, intervalMs))]);
   }
-  if (tty && !options.draw) process.stderr.write('\n');
+  if (!options.draw) printer.end();
   return outcome;
 }
 

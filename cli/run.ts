@@ -39,12 +39,20 @@ export const runCommand = defineCommand({
     const spec = await loadSpecOrReport(file);
     if (!spec) return EXIT.usage;
     if (values['no-cache']) spec.compute.cache = false;
-    const { getHardeningRun, startHardeningRun } = await import('../client/index');
+    const { getHardeningRun, queuesWithoutWorkers, startHardeningRun } = await import('../client/index');
     const { runLink, withClient } = await import('./client-session');
     const { finishRun } = await import('./follow');
     return withClient(async (client) => {
       const started = await startHardeningRun(client, spec, { workflowId: values.id, taskQueue: values.queue });
       const link = runLink(client, started.workflowId);
+      const { ioQueue, heavyQueue } = spec.compute;
+      const idle = await queuesWithoutWorkers(client, [
+        { name: values.queue ?? ioQueue, kinds: ['workflow'] },
+        { name: ioQueue, kinds: ['activity'] },
+        { name: heavyQueue, kinds: ['activity'] },
+      ]).catch(() => []);
+      if (idle.length > 0)
+        log(`warning: no worker polls ${idle.join(', ')}; the run waits until one does (tempered worker)`);
       if (!values.wait) {
         if (json) printJson({ workflowId: started.workflowId, runId: started.runId, link });
         else print(`started ${started.workflowId}\n${link}`);

@@ -21,15 +21,19 @@ export const showCommand = defineCommand({
   async run({ positionals, json }) {
     const id = positional(positionals, 'workflow-id', USAGE);
     const { WorkflowNotFoundError } = await import('@temporalio/client');
-    const { getHardeningRun } = await import('../client/index');
+    const { getHardeningRun, queuesWithoutWorkers } = await import('../client/index');
     const { runLink, withClient } = await import('./client-session');
     const { failureLine } = await import('./follow');
     return withClient(async (client) => {
       const run = getHardeningRun(client, id);
       const link = runLink(client, id);
       let status: string;
+      let taskQueue: string;
       try {
-        status = (await run.temporal.describe()).status.name;
+        ({
+          status: { name: status },
+          taskQueue,
+        } = await run.temporal.describe());
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) {
           log(`no workflow with id ${id} in namespace ${client.options.namespace}`);
@@ -38,6 +42,14 @@ export const showCommand = defineCommand({
         throw err;
       }
       if (status === 'RUNNING') {
+        const idle = await queuesWithoutWorkers(client, [{ name: taskQueue, kinds: ['workflow'] }]).catch(() => []);
+        if (idle.length > 0) {
+          // Without a worker the progress query cannot be answered: say what the run waits for instead.
+          const waiting = `no worker is polling ${taskQueue}: the run waits until one does (tempered worker)`;
+          if (json) printJson({ workflowId: id, temporalStatus: status, link, waiting });
+          else print(`run ${id}: running\n${waiting}\ntemporal  ${link}`);
+          return 0;
+        }
         const progress = await run.progress();
         if (json) printJson({ workflowId: id, temporalStatus: status, link, progress });
         else print(formatProgress(progress, { workflowId: id, link }));

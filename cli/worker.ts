@@ -1,6 +1,6 @@
-// `tempered worker [--queues io,heavy] [--metrics-port N]`: a thin wrapper over worker/main's runWorker.
+// `tempered worker [--queues io,heavy] [--metrics-port N] [--verbose]`: a thin wrapper over worker/main's runWorker.
 import { UsageError, defineCommand } from './command';
-import { positiveInt } from './common';
+import { positiveInt, workerLogFile } from './common';
 
 const HELP = [
   '',
@@ -15,6 +15,8 @@ const HELP = [
   '  --backend <name>      tensorflow-gpu, tensorflow, wasm or cpu (default: the first that starts); the heavy',
   '                        worker polls <heavy-queue>@<backend>, where runs whose compute.backend names it go, and',
   "                        the plain heavy queue unless the backend is not this machine's best (tempered doctor)",
+  "  --verbose             the Temporal SDK's and the bundler's log lines on stderr (default: into",
+  '                        <home>/logs/worker.log, whose path is printed once)',
 ];
 
 export function parseQueues(value: string | undefined): ('io' | 'heavy')[] | undefined {
@@ -31,7 +33,7 @@ export const workerCommand = defineCommand({
   name: 'worker',
   summary: 'run a worker for the io and heavy task queues',
   usage:
-    'tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>] [--backend <name>]',
+    'tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>] [--backend <name>] [--verbose]',
   help: HELP,
   options: {
     queues: { type: 'string' },
@@ -39,6 +41,7 @@ export const workerCommand = defineCommand({
     'io-queue': { type: 'string' },
     'heavy-queue': { type: 'string' },
     backend: { type: 'string' },
+    verbose: { type: 'boolean', default: false },
   },
   async run({ values }) {
     const queues = parseQueues(values.queues);
@@ -56,6 +59,7 @@ export const workerCommand = defineCommand({
       ioQueue: values['io-queue'],
       heavyQueue: values['heavy-queue'],
       ...(backend ? { backend } : {}),
+      logFile: values.verbose ? undefined : workerLogFile(),
     });
     return 0;
   },

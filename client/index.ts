@@ -8,14 +8,22 @@
  * const summary = await run.result();
  * ```
  */
-import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import type { WorkflowExecutionInfo, WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import type { UpdateDefinition, WorkflowExecutionInfo, WorkflowHandle } from '@temporalio/client';
 import { readState, resolveConnections, resolveHome, stackPaths } from '../infra/config';
 import type { Connections, ResolveConnectionsOptions } from '../infra/config';
 import type { RunProgress, RunSummary } from '../schemas/payloads';
 import { parseSpec } from '../schemas/spec';
 import type { Spec } from '../schemas/spec';
-import { HARDENING_RUN, approveSignal, cancelSignal, progressQuery, rejectSignal } from '../workflows/messages';
+import { HARDENING_RUN, approveUpdate, cancelUpdate, progressQuery, rejectUpdate } from '../workflows/messages';
+import type { DecisionOutcome } from '../workflows/messages';
+
+export type { DecisionOutcome };
 
 export { SpecError } from '../schemas/spec';
 
@@ -94,12 +102,16 @@ export interface HardeningRunHandle {
   result(): Promise<RunSummary>;
   /** The `progress` query: stage, training position, metrics so far, gate state. */
   progress(): Promise<RunProgress>;
-  /** Graceful stop (the `cancel` signal): the run writes a last checkpoint and returns `cancelled`. */
-  cancel(reason?: string, by?: string): Promise<void>;
-  /** Approves a run waiting for approval. */
-  approve(by: string, reason?: string): Promise<void>;
-  /** Rejects a run waiting for approval. */
-  reject(by: string, reason?: string): Promise<void>;
+  /**
+   * Graceful stop (the `cancelRun` update): the run writes a last checkpoint and returns `cancelled`. Resolves
+   * once the run has taken the request; a run that cannot (ended, or already promoting) rejects with
+   * DecisionRefusedError and the reason.
+   */
+  cancel(reason?: string, by?: string): Promise<DecisionOutcome>;
+  /** Approves a run waiting for approval; DecisionRefusedError (`not awaiting approval: stage …`) otherwise. */
+  approve(by: string, reason?: string): Promise<DecisionOutcome>;
+  /** Rejects a run waiting for approval; DecisionRefusedError otherwise. */
+  reject(by: string, reason?: string): Promise<DecisionOutcome>;
   /** The underlying Temporal handle (describe, terminate, history). */
   temporal: WorkflowHandle;
 }
@@ -124,6 +136,26 @@ export class RunAlreadyStartedError extends Error {
   }
 }
 
+/** A run refused a decision (approve, reject or cancel); the message is the run's reason. */
+export class DecisionRefusedError extends Error {
+  override name = 'DecisionRefusedError';
+}
+
+/** Runs a decision update; the validator's refusal becomes a DecisionRefusedError with its reason. */
+async function decision<A extends [unknown]>(
+  handle: WorkflowHandle,
+  update: UpdateDefinition<DecisionOutcome, A>,
+  args: A,
+): Promise<DecisionOutcome> {
+  try {
+    return await handle.executeUpdate(update, { args });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError)
+      throw new DecisionRefusedError((err.cause as Error | undefined)?.message ?? err.message, { cause: err });
+    throw err;
+  }
+}
+
 function wrap(handle: WorkflowHandle, runId: string | undefined): HardeningRunHandle {
   let result: Promise<RunSummary> | undefined;
   const need = (name: string, value: string) => {
@@ -134,14 +166,14 @@ function wrap(handle: WorkflowHandle, runId: string | undefined): HardeningRunHa
     runId,
     result: () => (result ??= handle.result() as Promise<RunSummary>),
     progress: () => handle.query(progressQuery),
-    cancel: (reason, by) => handle.signal(cancelSignal, { reason, by }),
+    cancel: (reason, by) => decision(handle, cancelUpdate, [{ reason, by }]),
     async approve(by, reason) {
       need('by', by);
-      await handle.signal(approveSignal, { by, reason });
+      return decision(handle, approveUpdate, [{ by, reason }]);
     },
     async reject(by, reason) {
       need('by', by);
-      await handle.signal(rejectSignal, { by, reason });
+      return decision(handle, rejectUpdate, [{ by, reason }]);
     },
     temporal: handle,
   };
@@ -230,4 +262,30 @@ export async function listRuns(
     if (out.length >= limit) break;
   }
   return out;
+}
+
+/** A task queue and which of its sides a worker must poll: workflow tasks, activity tasks or both. */
+export interface PolledQueue {
+  name: string;
+  kinds: ('workflow' | 'activity')[];
+}
+
+/**
+ * The queues no worker polls right now (Temporal's DescribeTaskQueue: pollers seen in the last minutes), as
+ * `<queue> (<kind>)` strings; empty when every queue has a worker. A run on such a queue waits until one starts.
+ */
+export async function queuesWithoutWorkers(client: Client, queues: PolledQueue[]): Promise<string[]> {
+  const TYPE = { workflow: 1, activity: 2 } as const; // temporal.api.enums.v1.TaskQueueType
+  const missing: string[] = [];
+  for (const q of queues) {
+    for (const kind of q.kinds) {
+      const { pollers } = await client.workflowService.describeTaskQueue({
+        namespace: client.options.namespace,
+        taskQueue: { name: q.name },
+        taskQueueType: TYPE[kind],
+      });
+      if (!pollers?.length) missing.push(`${q.name} (${kind} tasks)`);
+    }
+  }
+  return missing;
 }

@@ -156,6 +156,11 @@ export const ENV_VARS: Record<string, EnvVar> = {
     description: 'largest dataset download the worker accepts, in MiB',
     group: 'worker',
   },
+  TEMPERED_WORKER_LOG: {
+    schema: text,
+    description: "file for the Temporal SDK's and the bundler's log lines (the CLI's worker and demo: logs/worker.log)",
+    group: 'worker',
+  },
   TEMPERED_HEAVY_IN_PROCESS: {
     schema: flag(['0', '1']),
     description: '1: run heavy activities in the worker process instead of a child process',

@@ -9,10 +9,13 @@
  * `temporal_activity_execution_failed`, `temporal_num_pollers{poller_type}`.
  */
 import { IllegalStateError, Runtime } from '@temporalio/worker';
+import type { Logger } from '@temporalio/worker';
 
 export interface TemporalMetricsOptions {
   /** Tags added to every Temporal series, e.g. `{ worker: os.hostname() }`. Default none. */
   globalTags?: Record<string, string>;
+  /** Where the SDK's own log lines go. Default the SDK's (stderr). */
+  logger?: Logger;
 }
 
 /** Thrown when the runtime already exists (a connection or worker was created first) or was installed otherwise. */
@@ -40,6 +43,7 @@ export function installTemporalRuntimeMetrics(bindAddress: string, options: Temp
   }
   try {
     Runtime.install({
+      ...(options.logger ? { logger: options.logger } : {}),
       telemetryOptions: {
         metrics: { prometheus: { bindAddress }, ...(options.globalTags ? { globalTags: options.globalTags } : {}) },
       },

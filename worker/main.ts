@@ -10,7 +10,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { activitiesFor, createActivities } from '../activities';
 import { resolveConnections } from '../infra/config';
 import { resolveHome, workerLimits } from '../infra/config';
@@ -22,6 +22,7 @@ import { createObjectStore } from '../storage/object-store';
 import { progressSignal } from '../workflows/messages';
 import { deploymentFromEnv, promoteBuild, workerDeploymentOptions } from './deployment';
 import type { DeploymentSettings } from './deployment';
+import { fileLogger } from './logging';
 
 export type QueueRole = 'io' | 'heavy';
 
@@ -64,6 +65,11 @@ export interface WorkerOptions {
    * process.
    */
   heavyInChildProcess?: boolean;
+  /**
+   * Where the Temporal SDK's log lines and the workflow bundler's output go: a file (appended; the heavy child
+   * process writes to it too). Default TEMPERED_WORKER_LOG, else the SDK's default, stderr.
+   */
+  logFile?: string;
   log?: (line: string) => void;
 }
 
@@ -95,13 +101,17 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
   if (queues.length === 0) throw new Error('worker: expected at least one of the queues io, heavy');
   // A malformed limit stops the worker here, not every activity later.
   const limits = workerLimits(env);
+  const { logFile = env.TEMPERED_WORKER_LOG || undefined } = options;
   if (queues.includes('io') && queues.includes('heavy') && heavyInChildProcess) {
     return runWithHeavyChild({ ...options, ioQueue, heavyQueue, metricsPort, sdkMetricsAddress, cacheDir, log });
   }
   watchParent(options.signal);
 
-  // The SDK's exporter must exist before any connection (Runtime.install throws after).
-  if (sdkMetricsAddress) installTemporalRuntimeMetrics(sdkMetricsAddress);
+  // The SDK's exporter and logger must exist before any connection (Runtime.install throws after).
+  const logger = logFile ? fileLogger(logFile) : undefined;
+  if (logFile && !env.TEMPERED_PARENT_PID) log(`worker: Temporal SDK and bundler logs go to ${logFile}`);
+  if (sdkMetricsAddress) installTemporalRuntimeMetrics(sdkMetricsAddress, { logger });
+  else if (logger) Runtime.install({ logger });
   const conn = resolveConnections();
   await mkdir(cacheDir, { recursive: true });
   const metrics = new WorkerMetrics();
@@ -245,6 +255,7 @@ async function runWithHeavyChild(
         TEMPERED_SDK_METRICS: shift(o.sdkMetricsAddress ?? env.TEMPERED_SDK_METRICS ?? '127.0.0.1:9464', 3),
         TEMPERED_CACHE_DIR: o.cacheDir,
         TEMPERED_PARENT_PID: String(process.pid),
+        ...(o.logFile || env.TEMPERED_WORKER_LOG ? { TEMPERED_WORKER_LOG: o.logFile || env.TEMPERED_WORKER_LOG } : {}),
         ...(o.maxHeartbeatThrottleInterval ? { TEMPERED_HEARTBEAT_THROTTLE: o.maxHeartbeatThrottleInterval } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -50,7 +50,16 @@ import { heavyQueueFor } from '../schemas/queues';
 import { type Spec, type SpecInput, formatSpecErrors, safeParseSpec } from '../schemas/spec';
 import { evaluation } from './evaluation';
 import { evaluateGate, summarize } from './gate';
-import { approveSignal, cancelSignal, progressQuery, progressSignal, rejectSignal } from './messages';
+import {
+  approveSignal,
+  approveUpdate,
+  cancelSignal,
+  cancelUpdate,
+  progressQuery,
+  progressSignal,
+  rejectSignal,
+  rejectUpdate,
+} from './messages';
 import { DEFAULT_PROGRESS_RETRY, lastHeartbeatDetails, retryWhileProgressing } from './progress-retry';
 
 /** Workflow time: deterministic (the time of the current workflow task), not the machine's clock. */
@@ -202,6 +211,49 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
   };
   setHandler(approveSignal, decide(true));
   setHandler(rejectSignal, decide(false));
+  // The same decisions as Updates: the validators refuse, with the reason, what the signal handlers ignore.
+  const cancelRefusal = (payload: CancelRequest) => {
+    if (state.cancelRequested) return `cancel already requested: stage ${state.stage}`;
+    if (state.status !== 'running') return `not running: ${state.status}`;
+    if (state.stage === 'promoting' || state.stage === 'report' || state.stage === 'done')
+      return `the decision is made and is being recorded: stage ${state.stage}`;
+    const parsed = CancelRequest.safeParse(payload);
+    return parsed.success ? undefined : `malformed cancel request: ${parsed.error.message}`;
+  };
+  const approvalRefusal = (payload: ApprovalDecision) => {
+    const parsed = ApprovalDecision.safeParse(payload);
+    if (!parsed.success) return `malformed decision: ${parsed.error.message}`;
+    if (!state.awaitingApproval || personDecision) return `not awaiting approval: stage ${state.stage}`;
+    return undefined;
+  };
+  const refuse = (why: string | undefined) => {
+    if (why) throw new Error(why);
+  };
+  setHandler(
+    cancelUpdate,
+    (payload) => {
+      const stage = state.stage;
+      cancelRequest = CancelRequest.parse(payload);
+      state.cancelRequested = true;
+      stageScope?.cancel();
+      return { stage };
+    },
+    { validator: (payload) => refuse(cancelRefusal(payload)) },
+  );
+  for (const [update, passed] of [
+    [approveUpdate, true],
+    [rejectUpdate, false],
+  ] as const) {
+    setHandler(
+      update,
+      (payload) => {
+        const stage = state.stage;
+        decide(passed)(payload);
+        return { stage };
+      },
+      { validator: (payload) => refuse(approvalRefusal(payload)) },
+    );
+  }
 
   // Validate before any work: every problem at once, each naming its field.
   const parsed = safeParseSpec(input);

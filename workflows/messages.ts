@@ -3,8 +3,8 @@
  * pulling workflow internals. Payload types come from `schemas/payloads` (zod); the workflow re-validates every
  * payload it receives and ignores (and logs) ones that do not parse.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ApprovalDecision, CancelRequest, RunProgress, TrainProgress } from '../schemas/payloads';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ApprovalDecision, CancelRequest, RunProgress, Stage, TrainProgress } from '../schemas/payloads';
 
 /** The workflow type name, for clients that start it by name. */
 export const HARDENING_RUN = 'hardeningRun';
@@ -27,3 +27,17 @@ export const approveSignal = defineSignal<[ApprovalDecision]>('approve');
 
 /** Rejects a run waiting for approval; ignored at any other time. */
 export const rejectSignal = defineSignal<[ApprovalDecision]>('reject');
+
+/** What a decision Update answers when it is accepted: the stage the run was in. */
+export interface DecisionOutcome {
+  stage: Stage;
+}
+
+/**
+ * The decisions as Updates: the same effect as the signals above, but the caller learns the outcome. A decision
+ * the run cannot take now is refused by the validator with the reason (e.g. `not awaiting approval: stage
+ * training`), and nothing is written to the history. The signals stay for clients and runs from before.
+ */
+export const cancelUpdate = defineUpdate<DecisionOutcome, [CancelRequest]>('cancelRun');
+export const approveUpdate = defineUpdate<DecisionOutcome, [ApprovalDecision]>('approveRun');
+export const rejectUpdate = defineUpdate<DecisionOutcome, [ApprovalDecision]>('rejectRun');

@@ -180,4 +180,73 @@ describe('client SDK on the real server', () => {
     assert.equal(shownCancelled.code, 4);
     assert.equal((JSON.parse(shownCancelled.out) as RunSummary).cancel?.reason, 'maintenance');
   });
+
+  test('CLI: approve on a running run that does not wait for approval exits 1 with the reason', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const { activities } = fakeActivities();
+    const fetchDataset = activities.fetchDataset;
+    activities.fetchDataset = async (input) => {
+      await held;
+      return fetchDataset(input);
+    };
+    const io = uniqueName('client-held-io');
+    const heavy = uniqueName('client-held-heavy');
+    const common = { connection: native, namespace: conn.temporal.namespace, activities } as const;
+    const held2 = [
+      await Worker.create({ ...common, taskQueue: io, workflowBundle: await workflowBundle() }),
+      await Worker.create({ ...common, taskQueue: heavy }),
+    ];
+    const runs = held2.map((w) => w.run());
+    try {
+      const workflowId = uniqueName(`harden-${modelName}-held`);
+      const run = await startHardeningRun(
+        client,
+        { ...spec({ gate: { requireApproval: true } }), compute: { ioQueue: io, heavyQueue: heavy } },
+        { workflowId },
+      );
+      await until(async () => ((await run.progress()).stage === 'fetching-dataset' ? true : undefined), 'fetching');
+      const refused = await tempered(['approve', workflowId, '--by', 'alice'], { env: childEnv() });
+      assert.equal(refused.code, 1, refused.out + refused.err);
+      assert.match(refused.err, /refused: not awaiting approval: stage fetching-dataset/);
+      const json = await tempered(['reject', workflowId, '--by', 'bob', '--json'], { env: childEnv() });
+      assert.equal(json.code, 1);
+      assert.equal(
+        (JSON.parse(json.out) as { refused: string }).refused,
+        'not awaiting approval: stage fetching-dataset',
+      );
+      release();
+      await until(async () => ((await run.progress()).awaitingApproval ? true : undefined), 'awaiting approval');
+      const approved = await tempered(['approve', workflowId, '--by', 'alice'], { env: childEnv() });
+      assert.equal(approved.code, 0, approved.err);
+      assert.match(approved.out, /^approved harden-\S+ \(it was at stage awaiting-approval\)$/m);
+      assert.equal((await run.result()).status, 'completed');
+    } finally {
+      release();
+      for (const w of held2) if (w.getState() === 'RUNNING') w.shutdown();
+      await Promise.allSettled(runs);
+    }
+  });
+
+  test('CLI: run warns when no worker polls the queues, show says which one the run waits for', async () => {
+    const idleIo = uniqueName('client-idle-io');
+    const idleHeavy = uniqueName('client-idle-heavy');
+    const file = join(dir, 'idle.json');
+    await writeFile(file, JSON.stringify({ ...spec(), compute: { ioQueue: idleIo, heavyQueue: idleHeavy } }));
+    const workflowId = uniqueName(`harden-${modelName}-idle`);
+    try {
+      const started = await tempered(['run', file, '--id', workflowId], { env: childEnv() });
+      assert.equal(started.code, 0, started.err);
+      assert.match(started.err, new RegExp(`warning: no worker polls ${idleIo} \\(workflow tasks\\)`));
+      assert.match(started.err, new RegExp(`${idleHeavy} \\(activity tasks\\)`));
+      const shown = await tempered(['show', workflowId], { env: childEnv() });
+      assert.equal(shown.code, 0, shown.err);
+      assert.match(shown.out, new RegExp(`no worker is polling ${idleIo}`));
+    } finally {
+      await client.workflow
+        .getHandle(workflowId)
+        .terminate('test cleanup')
+        .catch(() => undefined);
+    }
+  });
 });

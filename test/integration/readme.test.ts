@@ -53,6 +53,9 @@ interface Row {
   replace?: [string, (f: Fixtures) => string][];
   /** A server: runs until its output matches, then gets SIGTERM and must exit 0. */
   until?: RegExp;
+  /** What its output must show, and what it must not (e.g. the SDK's own log lines). */
+  prints?: RegExp;
+  hides?: RegExp;
   /** `own-stack`: no server in the environment, a fresh home and free ports (what `tempered up` starts). */
   env?: 'own-stack';
 }
@@ -65,7 +68,11 @@ const TABLE: Record<string, Row> = {
   'npx tempered up': { env: 'own-stack' },
   'npx tempered status': { env: 'own-stack' },
   'npx tempered down': { env: 'own-stack' },
-  'npx tempered worker': { until: /worker: polling/ },
+  'npx tempered worker': {
+    until: /worker: polling/,
+    prints: /Temporal SDK and bundler logs go to \S+\/logs\/worker\.log/,
+    hides: /\[INFO\]|Workflow bundle created|webpack/,
+  },
   'npx tempered run examples/fashion-mnist-demo.yaml --wait': {
     replace: [['examples/fashion-mnist-demo.yaml', (f) => f.tinySpec]],
   },
@@ -363,6 +370,9 @@ describe('every command the README and docs show', () => {
         );
       else if (!output.trim()) failures.push(`${d.where}: ${line}\n  printed nothing`);
       else if (row.until && !row.until.test(output)) failures.push(`${d.where}: ${line}\n  never printed ${row.until}`);
+      else if (row.prints && !row.prints.test(output))
+        failures.push(`${d.where}: ${line}\n  never printed ${row.prints}`);
+      else if (row.hides?.test(output)) failures.push(`${d.where}: ${line}\n  printed ${row.hides}:\n${output}`);
     }
     assert.deepEqual(failures, []);
   });

@@ -5,13 +5,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CancelledFailure, Context } from '@temporalio/activity';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { AdversarialTrainInput, EvaluateShardInput, TrainResult } from '../../../schemas/payloads';
 import { Failure, fail } from '../../../schemas/failures';
-import { approveSignal, cancelSignal, progressQuery, progressSignal, rejectSignal } from '../../../workflows/messages';
+import {
+  approveSignal,
+  approveUpdate,
+  cancelSignal,
+  cancelUpdate,
+  progressQuery,
+  progressSignal,
+  rejectSignal,
+  rejectUpdate,
+} from '../../../workflows/messages';
 import { fakeActivities, metrics, runHardening, temporalBinary, until, workflowBundle } from './env';
 
 let env: TestWorkflowEnvironment;
@@ -391,5 +400,54 @@ describe('hardeningRun', () => {
       calls.filter((c) => c.name === 'fetchDataset').map((c) => c.attempt),
       [1, 2],
     );
+  });
+
+  test('decision updates: refused with the reason while not waiting, answered when they apply', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const { activities, store } = fakeActivities();
+    const fetchDataset = activities.fetchDataset;
+    activities.fetchDataset = async (input) => {
+      await held;
+      return fetchDataset(input);
+    };
+    const refusal = async (p: Promise<unknown>) => {
+      const err = await p.then(
+        () => assert.fail('expected the update to be refused'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof WorkflowUpdateFailedError, String(err));
+      return (err.cause as Error).message;
+    };
+    const summary = await runHardening(env, { version: 1, gate: { requireApproval: true } }, activities, async (h) => {
+      await until(async () => (await h.query(progressQuery)).stage === 'fetching-dataset');
+      assert.equal(
+        await refusal(h.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] })),
+        'not awaiting approval: stage fetching-dataset',
+      );
+      assert.match(await refusal(h.executeUpdate(rejectUpdate, { args: [{ by: '' }] })), /malformed decision/);
+      release();
+      await until(async () => (await h.query(progressQuery)).awaitingApproval);
+      assert.deepEqual(await h.executeUpdate(approveUpdate, { args: [{ by: 'alice', reason: 'fine' }] }), {
+        stage: 'awaiting-approval',
+      });
+      // Decided: a second decision and a cancel are refused, each with its reason.
+      assert.match(await refusal(h.executeUpdate(rejectUpdate, { args: [{ by: 'bob' }] })), /^not awaiting approval/);
+    });
+    assert.equal(summary.status, 'completed');
+    assert.equal(summary.gate?.by, 'alice');
+    assert.equal(store.production, 'v7');
+  });
+
+  test('cancel update: answered with the stage the run was in; the run ends cancelled', async () => {
+    const { activities } = fakeActivities();
+    const summary = await runHardening(env, { version: 1, gate: { requireApproval: true } }, activities, async (h) => {
+      await until(async () => (await h.query(progressQuery)).awaitingApproval);
+      assert.deepEqual(await h.executeUpdate(cancelUpdate, { args: [{ by: 'carol', reason: 'maintenance' }] }), {
+        stage: 'awaiting-approval',
+      });
+    });
+    assert.equal(summary.status, 'cancelled');
+    assert.deepEqual(summary.cancel, { by: 'carol', reason: 'maintenance' });
   });
 });
