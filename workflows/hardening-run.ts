@@ -182,7 +182,10 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
   const fanOut = patched('evaluation-fanout');
   const evaluate = (role: 'baseline' | 'hardened', input: Omit<EvaluateInput, 'role'>): Promise<Metrics> =>
     fanOut
-      ? executeChild(evaluation, { args: [{ ...input, role }], workflowId: `${runId}-${role}-evaluation` })
+      ? executeChild(evaluation, {
+          args: [{ ...input, role, heavyQueue: spec.compute.heavyQueue }],
+          workflowId: `${runId}-${role}-evaluation`,
+        })
       : role === 'baseline'
         ? act.baselineEval({ ...input, role })
         : act.benchmark({ ...input, role });
