@@ -42,7 +42,7 @@ export const shardKey = (workflowId: string, role: string, index: number) =>
 /**
  * Milliseconds between liveness heartbeats while the shard loads its data or an attack awaits between iterations
  * (heartbeat timeouts are minutes). A synchronous batch (PGD) holds the event loop: it must finish inside the
- * heartbeat timeout, so size `evaluation.batchSize` for the slowest worker.
+ * heartbeat timeout (`compute.evaluationHeartbeatTimeout`), so size `evaluation.batchSize` for the slowest worker.
  */
 const LIVENESS_MS = 5_000;
 

@@ -344,6 +344,9 @@ export const ComputeSpec = z
     trainingTimeout: Duration.default('12h').meta({ description: 'start-to-close of one training attempt' }),
     evaluationTimeout: Duration.default('2h').meta({ description: 'start-to-close of one evaluation attempt' }),
     heartbeatTimeout: Duration.default('2m').meta({ description: 'training attempts silent this long are retried' }),
+    evaluationHeartbeatTimeout: Duration.default('2m').meta({
+      description: 'evaluation shards silent this long are retried on another worker (one attack batch must fit)',
+    }),
   })
   .meta({ description: 'where and how the work runs' });
 export type ComputeSpec = z.infer<typeof ComputeSpec>;

@@ -30,12 +30,12 @@ export function evaluatedImages(spec: Spec, testCount: number): number {
 export type EvaluationInput = EvaluateInput & { heavyQueue?: string };
 
 function proxies(spec: Spec, heavyQueue: string) {
-  const { ioQueue, evaluationTimeout, heartbeatTimeout } = spec.compute;
+  const { ioQueue, evaluationTimeout, evaluationHeartbeatTimeout } = spec.compute;
   const retry = { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2 minutes' };
   const heavy = proxyActivities<Activities>({
     taskQueue: heavyQueue,
     startToCloseTimeout: evaluationTimeout,
-    heartbeatTimeout,
+    heartbeatTimeout: evaluationHeartbeatTimeout,
     retry: { ...retry, maximumAttempts: 5, nonRetryableErrorTypes: [...allFailures] },
   });
   const io = proxyActivities<Activities>({
