@@ -3,8 +3,8 @@
  * and the obligations each implementation has. The workflow imports this file as a **type** only
  * (`proxyActivities<Activities>`), so nothing here may pull tensors or S3 into the workflow bundle.
  *
- * Queues: `fetchDataset`, `promoteArtifact`, `writeReport` run on `spec.compute.ioQueue`; the rest on
- * `spec.compute.heavyQueue` (one at a time per heavy worker).
+ * Queues: `fetchDataset`, `promoteArtifact`, `writeReport`, `reduceEvaluation` run on `spec.compute.ioQueue`; the
+ * rest on `spec.compute.heavyQueue` (one at a time per heavy worker).
  *
  * Failures: permanent problems throw `fail(Failure.X, message, details)` from `schemas/failures`; anything else
  * (network, a killed worker) is an ordinary `Error` and is retried.

@@ -1,16 +1,18 @@
 import { Context } from '@temporalio/activity';
-import type * as tf from '@tensorflow/tfjs';
+import type { Norm } from '../tensor/attacks/options';
 import type { EvaluateShardInput, EvaluateShardRef } from '../schemas/payloads';
 import type { Spec } from '../schemas/spec';
 import { Failure, fail } from '../schemas/failures';
 import { batchSeed } from '../tensor/eval/evaluate';
+import { ROBUST, WRONG_CLEAN } from '../tensor/eval/reduce';
+import type { SuiteShardResult } from '../tensor/eval/reduce';
+import { customAttackEntry, runSuiteShard, suiteAttacks } from '../tensor/eval/suite';
+import type { SuiteAttackEntry, SuiteShardState } from '../tensor/eval/suite';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, heartbeat, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
 import { toCoreAttack } from './evaluate';
 import { checkModelFits, readModel } from './models';
-import { customAttackEntry, runSuiteShard, ROBUST, WRONG_CLEAN } from './suite-runner';
-import type { SuiteAttackEntry, SuiteShardResult, SuiteShardState } from './suite-runner';
 
 /**
  * What one shard stores: the suite's per-example results, and each `evaluation.attacks` entry run on its own
@@ -40,32 +42,21 @@ export const shardKey = (workflowId: string, role: string, index: number) =>
 /**
  * Milliseconds between liveness heartbeats while the shard loads its data or an attack awaits between iterations
  * (heartbeat timeouts are minutes). A synchronous batch (PGD) holds the event loop: it must finish inside the
- * heartbeat timeout, so size `evaluation.batchSize` for the slowest worker.
+ * heartbeat timeout (`compute.evaluationHeartbeatTimeout`), so size `evaluation.batchSize` for the slowest worker.
  */
 const LIVENESS_MS = 5_000;
 
-/** The phases of a shard: the named suite (unless custom), then each listed attack alone. */
-function phases(
-  spec: Spec,
-  model: tf.LayersModel,
-  numClasses: number,
-): { norm: Spec['attack']['norm']; eps: number; attacks: SuiteAttackEntry[] }[] {
+/** The phases of a shard: the named suite (unless custom), then each listed attack alone (at its own ε). */
+function phases(spec: Spec, numClasses: number): { norm: Norm; eps: number; attacks: SuiteAttackEntry[] }[] {
   const listed = spec.evaluation.attacks.map((a) => ({
     norm: a.norm,
     eps: a.eps,
-    attacks: [customAttackEntry(model, toCoreAttack(a))],
+    attacks: [customAttackEntry(toCoreAttack(a))],
   }));
-  if (spec.evaluation.suite === 'custom') return listed;
-  return [{ norm: spec.attack.norm, eps: spec.epsilon.max, attacks: namedSuite(spec, numClasses) }, ...listed];
-}
-
-/** The attacks of a named suite, from the tensor core's suite module. */
-function namedSuite(spec: Spec, _numClasses: number): SuiteAttackEntry[] {
-  throw fail(
-    Failure.InvalidSpec,
-    `evaluation.suite: ${spec.evaluation.suite} needs the APGD/FAB/Square attacks, which this worker does not have; ` +
-      'use suite custom',
-  );
+  const { suite } = spec.evaluation;
+  if (suite === 'custom') return listed;
+  const norm = spec.attack.norm;
+  return [{ norm, eps: spec.epsilon.max, attacks: suiteAttacks(suite, { norm, numClasses }) }, ...listed];
 }
 
 /**
@@ -111,7 +102,7 @@ async function runShard(
   const resumedAt = beat.state ? { phase: beat.phase, attack: beat.state.attack, batch: beat.state.batch } : undefined;
   try {
     checkModelFits(model, test, input.model.uri);
-    const all = phases(spec, model, test.numClasses);
+    const all = phases(spec, test.numClasses);
     const signal = cancellationSignal();
     for (let p = beat.phase; p < all.length; p++) {
       const { norm, eps, attacks } = all[p];

@@ -1,6 +1,6 @@
 import type { EvaluateInput, EvaluationExtrasRef, Metrics, ReduceEvaluationInput } from '../schemas/payloads';
 import type { ResolvedEvalAttack } from '../schemas/spec';
-import { evaluate, sampleAdversarialExamples } from '../tensor/eval';
+import { blackBoxFlag, evaluate, reduceSuite, sampleAdversarialExamples, sanityPanel } from '../tensor/eval';
 import type { EvalAttack } from '../tensor/eval';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, heartbeat, workPrefix } from './context';
@@ -116,6 +116,8 @@ export async function evaluationExtras(deps: ActivityDeps, input: EvaluateInput)
   const test = await openSplit(deps, dataset, spec, 'test');
   const model = await readModel(deps.store, input.model);
   const started = performance.now();
+  // The sanity panel's attacks await between iterations but report no progress: heartbeat for liveness.
+  const timer = setInterval(() => heartbeat({ role, extras: true }), 5_000);
   try {
     checkModelFits(model, test, input.model.uri);
     const curveAttack = spec.evaluation.attacks.find((a) => a.steps > 1) ?? spec.evaluation.attacks[0];
@@ -147,12 +149,21 @@ export async function evaluationExtras(deps: ActivityDeps, input: EvaluateInput)
         attack: exampleAttack.name,
         imageKey: `s3://${spec.artifacts.bucket}/${imagesKey}`,
       })),
-      sanity: [],
+      sanity:
+        spec.evaluation.sanityImages > 0 && spec.epsilon.max > 0
+          ? await sanityPanel(model, test, {
+              norm: spec.attack.norm,
+              eps: spec.epsilon.max,
+              count: Math.min(spec.evaluation.sanityImages, test.count),
+              seed: spec.training.seed,
+            })
+          : [],
     };
     const key = extrasKey(workflowId, role);
     await deps.store.putJson(spec.artifacts.bucket, key, extras);
     return { key, seconds: (performance.now() - started) / 1000, backend };
   } finally {
+    clearInterval(timer);
     model.dispose();
   }
 }
@@ -170,10 +181,13 @@ export async function reduceEvaluation(deps: ActivityDeps, input: ReduceEvaluati
     Promise.all(input.shards.map((s) => read<ShardFile>(s.key))),
     read<EvaluationExtras>(input.extras.key),
   ]);
+  // The black-box check reads the suite's waterfall, which only the reduction sees.
+  const suite = reduceSuite(shards.map((s) => s.suite));
+  const sanity = extras.sanity.map((f) => (f.name === 'black-box' ? blackBoxFlag(suite) : f));
   const metrics = buildMetrics({
     spec,
     shards,
-    extras,
+    extras: { ...extras, sanity },
     classNames: dataset.classNames,
     numClasses: dataset.counts.classes,
     seconds: input.seconds,

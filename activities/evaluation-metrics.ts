@@ -6,20 +6,12 @@
 import type { Example, Interval, Metrics, SanityFlag } from '../schemas/payloads';
 import type { ResolvedEvalAttack, Spec } from '../schemas/spec';
 import type { ShardFile } from './evaluate-shard';
-import { ROBUST, WRONG_CLEAN } from './suite-runner';
+import { ROBUST, WRONG_CLEAN, wilson } from '../tensor/eval/reduce';
 
-/** z for a two-sided 95 % interval. */
-const Z95 = 1.959963984540054;
-
-/** Wilson score interval for k of n (95 %); n = 0 gives [0, 1]. */
-export function wilson(k: number, n: number): Interval {
-  if (n === 0) return { low: 0, high: 1 };
-  const p = k / n;
-  const z2 = Z95 * Z95;
-  const den = 1 + z2 / n;
-  const centre = (p + z2 / (2 * n)) / den;
-  const half = (Z95 / den) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  return { low: k === 0 ? 0 : Math.max(0, centre - half), high: k === n ? 1 : Math.min(1, centre + half) };
+/** The 95 % Wilson score interval of k of n, as the payloads carry it. */
+export function interval95(k: number, n: number): Interval {
+  const { lower, upper } = wilson(k, n);
+  return { low: lower, high: upper };
 }
 
 /** What the extras activity measured beside the shards. */
@@ -61,7 +53,7 @@ export function buildMetrics(o: BuildMetricsOptions): Metrics {
   let remaining = cleanCorrect;
   const suiteAttacks = attackNames.map((attack, a) => {
     remaining -= broke[a];
-    return { attack, broke: broke[a], accuracyAfter: rate(remaining), interval: wilson(remaining, n) };
+    return { attack, broke: broke[a], accuracyAfter: rate(remaining), interval: interval95(remaining, n) };
   });
   const robustAt = (i: number) => suite[i] === ROBUST && listed.every((l) => l[i] === ROBUST);
   const worst = suite.reduce((acc, _, i) => acc + (robustAt(i) ? 1 : 0), 0);
@@ -78,14 +70,14 @@ export function buildMetrics(o: BuildMetricsOptions): Metrics {
   });
   return {
     clean: rate(cleanCorrect),
-    cleanInterval: wilson(cleanCorrect, n),
+    cleanInterval: interval95(cleanCorrect, n),
     robust: spec.evaluation.attacks.map((a, k) => {
       const r = listed[k].filter((b) => b === ROBUST).length;
-      return { attack: a.name, eps: a.eps, accuracy: rate(r), interval: wilson(r, n) };
+      return { attack: a.name, eps: a.eps, accuracy: rate(r), interval: interval95(r, n) };
     }),
     suite: spec.evaluation.suite,
     suiteAttacks,
-    worstCase: { accuracy: rate(worst), interval: wilson(worst, n), robust: worst, eps },
+    worstCase: { accuracy: rate(worst), interval: interval95(worst, n), robust: worst, eps },
     sanity: extras.sanity,
     shards: shards.length,
     epsCurve: extras.epsCurve,

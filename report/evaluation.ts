@@ -102,6 +102,7 @@ export const EVALUATION_CSS = `
 .waterfall .wf-cell{width:55%}
 .wf-track{display:flex;height:14px;background:#f1f5f9;border-radius:3px;overflow:hidden}
 .wf-kept{background:#1d4ed8}.wf-broke{background:#dc2626}.wf-lost{background:#cbd5e1}
+.sanity th code{white-space:nowrap}
 .sanity .numbers{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:#334155}
 .sanity tr.fired{background:#fef2f2}
 .flag-fired{color:var(--red);font-weight:700}

@@ -87,7 +87,7 @@ export const ClassMetrics = z.strictObject({
   label: count,
   name: z.string().optional(),
   clean: accuracy,
-  /** Under the gate's attack (or the first attack). */
+  /** The per-example worst case (fanned-out evaluations); the gate's or first attack in older results. */
   robust: accuracy.optional(),
   images: count,
 });

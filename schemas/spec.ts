@@ -250,7 +250,7 @@ export type SuiteName = z.infer<typeof SuiteName>;
 /** The attacks each built-in suite runs, in order (their names are what `gate.attack` may name). */
 export const SUITE_ATTACK_NAMES: Record<Exclude<SuiteName, 'custom'>, readonly string[]> = {
   standard: ['apgd-ce', 'apgd-t', 'fab-t', 'square'],
-  plus: ['apgd-ce', 'apgd-dlr', 'fab', 'square', 'apgd-t', 'fab-t'],
+  plus: ['apgd-ce', 'apgd-dlr', 'square', 'apgd-t', 'fab-t'],
   fast: ['apgd-ce', 'apgd-t'],
 };
 
@@ -287,6 +287,12 @@ export const EvaluationSpec = z
       .min(1)
       .default(250)
       .meta({ description: 'test images per shard; each shard is one activity on the heavy queue' }),
+    sanityImages: z
+      .int()
+      .min(0)
+      .max(10000)
+      .default(64)
+      .meta({ description: 'test images the gradient-masking sanity checks attack (0 skips them)' }),
     maxConcurrentShards: z
       .int()
       .min(1)
@@ -366,6 +372,9 @@ export const ComputeSpec = z
           'reuse the output of model preparation and evaluations from an earlier run with the same inputs (dataset ' +
           'and weight hashes, the stage config, the package version); false (or --no-cache) recomputes everything',
       }),
+    evaluationHeartbeatTimeout: Duration.default('2m').meta({
+      description: 'evaluation shards silent this long are retried on another worker (one attack batch must fit)',
+    }),
   })
   .meta({ description: 'where and how the work runs' });
 export type ComputeSpec = z.infer<typeof ComputeSpec>;

@@ -26,13 +26,16 @@ export function evaluatedImages(spec: Spec, testCount: number): number {
   return Math.min(spec.evaluation.testImages, spec.dataset.testSize ?? Infinity, testCount);
 }
 
-function proxies(spec: Spec) {
-  const { ioQueue, heavyQueue, evaluationTimeout, heartbeatTimeout } = spec.compute;
+/** The child's input: one evaluation, and the heavy queue the parent resolved (`compute.heavyQueue` when absent). */
+export type EvaluationInput = EvaluateInput & { heavyQueue?: string };
+
+function proxies(spec: Spec, heavyQueue: string) {
+  const { ioQueue, evaluationTimeout, evaluationHeartbeatTimeout } = spec.compute;
   const retry = { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2 minutes' };
   const heavy = proxyActivities<Activities>({
     taskQueue: heavyQueue,
     startToCloseTimeout: evaluationTimeout,
-    heartbeatTimeout,
+    heartbeatTimeout: evaluationHeartbeatTimeout,
     retry: { ...retry, maximumAttempts: 5, nonRetryableErrorTypes: [...allFailures] },
   });
   const io = proxyActivities<Activities>({
@@ -43,9 +46,9 @@ function proxies(spec: Spec) {
   return { evaluateShard: heavy.evaluateShard, evaluationExtras: heavy.evaluationExtras, reduce: io.reduceEvaluation };
 }
 
-export async function evaluation(input: EvaluateInput): Promise<Metrics> {
+export async function evaluation({ heavyQueue, ...input }: EvaluationInput): Promise<Metrics> {
   const { spec } = input;
-  const act = proxies(spec);
+  const act = proxies(spec, heavyQueue ?? spec.compute.heavyQueue);
   const started = workflowInfo().runStartTime.getTime();
   const shards = planShards(evaluatedImages(spec, input.dataset.counts.test), spec.evaluation.shardImages);
   const done: EvaluateShardRef[] = new Array(shards.length);

@@ -269,7 +269,10 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
   const fanOut = patched('evaluation-fanout');
   const evaluate = (role: 'baseline' | 'hardened', input: Omit<EvaluateInput, 'role'>): Promise<Metrics> =>
     fanOut
-      ? executeChild(evaluation, { args: [{ ...input, role }], workflowId: `${workflowId}-${role}-evaluation` })
+      ? executeChild(evaluation, {
+          args: [{ ...input, role, heavyQueue: heavyQueueFor(spec.compute.heavyQueue, spec.compute.backend) }],
+          workflowId: `${workflowId}-${role}-evaluation`,
+        })
       : role === 'baseline'
         ? act.baselineEval({ ...input, role })
         : act.benchmark({ ...input, role });

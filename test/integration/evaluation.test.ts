@@ -51,9 +51,10 @@ const spec = parseSpec({
     // An ε curve of clean accuracy alone keeps the extras activity short, so both workers compete for shards.
     epsCurve: [0],
     examples: 2,
+    sanityImages: 4,
   },
   artifacts: { bucket },
-  compute: { ioQueue: queues.io, heavyQueue: queues.heavy, heartbeatTimeout: '20s' },
+  compute: { ioQueue: queues.io, heavyQueue: queues.heavy, evaluationHeartbeatTimeout: '20s' },
 });
 
 async function start(): Promise<WorkflowHandle> {
@@ -139,6 +140,9 @@ describe('evaluation fan-out on the real stack', () => {
     assert.ok(worst.accuracy <= Math.min(...single.robust.map((r) => r.accuracy)), 'worst case ≤ every attack');
     assert.ok(worst.interval.low <= worst.accuracy && worst.accuracy <= worst.interval.high);
     assert.ok(single.clean > worst.accuracy, `clean ${single.clean} above worst case ${worst.accuracy}`);
+    // The sanity panel ran (on 4 images): every check reported; no black-box attack in a custom list.
+    assert.equal(single.sanity?.length, 8);
+    assert.equal(single.sanity?.find((f) => f.name === 'black-box')?.evaluated, false);
     assert.equal(
       single.confusion.flat().reduce((a, v) => a + v, 0),
       200,

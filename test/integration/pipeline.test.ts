@@ -47,6 +47,7 @@ function tinySpec(overrides: Partial<SpecInput> = {}): SpecInput {
       testImages: 200,
       epsCurve: [0, 0.1],
       examples: 2,
+      sanityImages: 0,
     },
     gate: { minRobustAccuracy: 0, maxCleanAccuracyDrop: 1 },
     artifacts: { bucket, modelName: uniqueName('m').toLowerCase().slice(0, 30) },

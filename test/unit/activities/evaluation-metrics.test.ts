@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { shardFile } from '../../../activities/evaluate-shard';
-import { buildMetrics, wilson } from '../../../activities/evaluation-metrics';
-import type { SuiteShardResult } from '../../../activities/suite-runner';
+import { buildMetrics, interval95 as wilson } from '../../../activities/evaluation-metrics';
+import type { SuiteShardResult } from '../../../tensor/eval/reduce';
 import { parseSpec } from '../../../schemas/spec';
 
 const result = (start: number, labels: number[], preds: number[], brokenBy: number[], attacks: string[]) =>

@@ -10,7 +10,17 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { buildReport } from '../../../report/build';
-import { baseline, examplePixels, hardened, spec, summary } from './fixture';
+import {
+  baseline,
+  examplePixels,
+  hardened,
+  spec,
+  suiteBaseline,
+  suiteHardened,
+  suiteSpec,
+  suiteSummary,
+  summary,
+} from './fixture';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium to run this test`;
@@ -90,6 +100,55 @@ test(
       t.diagnostic(`screenshot: ${shot}`);
       assert.deepEqual(requests, [], 'no network requests');
       assert.deepEqual(dialogs, [], 'no alert ran');
+    } finally {
+      await browser.close();
+    }
+  },
+);
+
+test(
+  'a suite run shows its worst-case headline, the waterfall bars and the sanity panel in Chromium',
+  { skip, timeout: 120_000 },
+  async (t) => {
+    const { chromium } = await import('playwright-core');
+    const dir = mkdtempSync(join(tmpdir(), 'tempered-report-suite-'));
+    const file = join(dir, 'report.html');
+    writeFileSync(
+      file,
+      await buildReport({
+        summary: suiteSummary,
+        spec: suiteSpec,
+        baseline: suiteBaseline,
+        hardened: suiteHardened,
+        examples: examplePixels(),
+        generatedAt: new Date('2025-01-31T12:00:00Z'),
+      }),
+    );
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+      const headline = page.locator('.worst-case .wc-value');
+      assert.equal(await headline.textContent(), '57.6%');
+      assert.ok(await headline.isVisible());
+      // The headline sits above the gate, where a reader looks first.
+      const [wc, gate] = await Promise.all([headline.boundingBox(), page.locator('section.gate').boundingBox()]);
+      assert.ok(wc && gate && wc.y < gate.y, 'the worst case comes before the gate decision');
+      // Waterfall bars: the robust part shrinks attack by attack (widths in px).
+      const kept = await page
+        .locator('.waterfall .wf-kept')
+        .evaluateAll((els) =>
+          (els as unknown as { getBoundingClientRect(): { width: number } }[]).map(
+            (e) => e.getBoundingClientRect().width,
+          ),
+        );
+      assert.equal(kept.length, 6);
+      for (let i = 1; i < kept.length; i++) assert.ok(kept[i] <= kept[i - 1] + 0.5, `bar ${i}: ${kept.join(', ')}`);
+      assert.ok(kept[0] > kept[1] + 20, 'apgd-ce visibly broke points');
+      assert.equal(await page.locator('table.sanity tbody tr').count(), 8);
+      const shot = join(dir, 'report.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      t.diagnostic(`screenshot: ${shot}`);
     } finally {
       await browser.close();
     }

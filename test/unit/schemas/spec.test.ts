@@ -49,6 +49,7 @@ describe('defaults', () => {
     assert.equal(spec.evaluation.suite, 'standard');
     assert.equal(spec.evaluation.shardImages, 250);
     assert.equal(spec.evaluation.maxConcurrentShards, 8);
+    assert.equal(spec.evaluation.sanityImages, 64);
     assert.deepEqual(spec.artifacts, { bucket: 'tempered', prefix: 'models', modelName: 'classifier' });
     assert.equal(spec.compute.heavyQueue, DEFAULT_HEAVY_QUEUE);
     assert.equal(spec.compute.ioQueue, DEFAULT_IO_QUEUE);
