@@ -23,6 +23,7 @@ import type {
   PromoteInput,
   PromoteResult,
   ReduceEvaluationInput,
+  StoreEvaluationInput,
   ReportResult,
   TrainResult,
   WriteReportInput,
@@ -76,6 +77,15 @@ export interface Activities {
 
   /** io queue. Reduces the shards' per-example results and the extras to the evaluation's `Metrics`. */
   reduceEvaluation(input: ReduceEvaluationInput): Promise<Metrics>;
+
+  /**
+   * io queue. A fanned-out evaluation's metrics from the step cache (`activities/step-cache.ts`), or null when
+   * `compute.cache` is off or nothing with the same inputs was stored; on a hit the evaluation is skipped.
+   */
+  lookupEvaluation(input: EvaluateInput): Promise<Metrics | null>;
+
+  /** io queue. Stores a fanned-out evaluation's metrics in the step cache (nothing when `compute.cache` is off). */
+  storeEvaluation(input: StoreEvaluationInput): Promise<void>;
 
   /**
    * io queue. Stores the hardened model as a new version under `spec.artifacts` whatever the decision, and

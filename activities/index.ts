@@ -7,14 +7,21 @@ import { evaluateShard } from './evaluate-shard';
 import { fetchDataset } from './fetch-dataset';
 import { prepareModel } from './prepare-model';
 import { promoteArtifact } from './promote';
-import { cachedEvaluation, cachedPreparation } from './step-cache';
+import { cachedEvaluation, cachedPreparation, lookupEvaluation, storeEvaluation } from './step-cache';
 import { writeReport } from './report';
 
 export type { ActivityDeps, ActivityMetrics } from './deps';
 export type { Activities } from './contract';
 
 /** Which queue each activity polls: heavy tensor work apart from I/O, so GPU workers scale on their own. */
-export const IO_ACTIVITIES = ['fetchDataset', 'promoteArtifact', 'writeReport', 'reduceEvaluation'] as const;
+export const IO_ACTIVITIES = [
+  'fetchDataset',
+  'promoteArtifact',
+  'writeReport',
+  'reduceEvaluation',
+  'lookupEvaluation',
+  'storeEvaluation',
+] as const;
 export const HEAVY_ACTIVITIES = [
   'prepareModel',
   'baselineEval',
@@ -53,6 +60,8 @@ export function createActivities(deps: ActivityDeps): Activities {
     evaluateShard: timed('evaluateShard', evaluateShard),
     evaluationExtras: timed('evaluationExtras', evaluationExtras),
     reduceEvaluation: timed('reduceEvaluation', reduceEvaluation),
+    lookupEvaluation: timed('lookupEvaluation', lookupEvaluation),
+    storeEvaluation: timed('storeEvaluation', storeEvaluation),
     promoteArtifact: timed('promoteArtifact', promoteArtifact),
     writeReport: timed('writeReport', writeReport),
   };

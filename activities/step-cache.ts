@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { Metrics, PreparedModel } from '../schemas/payloads';
-import type { DatasetRef, EvaluateInput, PrepareModelInput } from '../schemas/payloads';
+import type { DatasetRef, EvaluateInput, PrepareModelInput, StoreEvaluationInput } from '../schemas/payloads';
 import type { Spec } from '../schemas/spec';
 import { parseS3Uri } from '../storage/object-store';
 import type { ActivityDeps } from './deps';
@@ -52,6 +52,42 @@ export async function modelHash(deps: ActivityDeps, uri: string): Promise<string
  * Returns the cached output of `stage` for `parts`, or runs `run` and stores its output. `parts` undefined means
  * "not cacheable this time" (e.g. a model outside the object store).
  */
+/** The store key of `stage`'s entry for `parts`. */
+function entryKey(deps: ActivityDeps, stage: string, parts: unknown): string {
+  return stepCacheKey(stage, keyHash({ format: FORMAT, stage, packageVersion: deps.packageVersion, parts }));
+}
+
+/** The cached output of `stage` for `parts` (marked `cached: true`), or undefined on a miss or a broken entry. */
+async function readStep<T extends object>(
+  deps: ActivityDeps,
+  spec: Spec,
+  stage: string,
+  schema: z.ZodType<T>,
+  parts: unknown,
+  stillValid: (value: T) => Promise<boolean> = async () => true,
+): Promise<T | undefined> {
+  if (!spec.compute.cache || parts === undefined) return undefined;
+  const hit = await deps.store
+    .getJson<{ value?: unknown }>(spec.artifacts.bucket, entryKey(deps, stage, parts))
+    .then((entry) => schema.safeParse(entry?.value))
+    .catch(() => undefined);
+  if (hit?.success && (await stillValid(hit.data).catch(() => false))) return { ...hit.data, cached: true };
+  return undefined;
+}
+
+/** Stores `value` as `stage`'s output for `parts`; a cache that cannot be written costs the next run time only. */
+async function writeStep(deps: ActivityDeps, spec: Spec, stage: string, parts: unknown, value: object): Promise<void> {
+  if (!spec.compute.cache || parts === undefined) return;
+  const { cached: _cached, ...stored } = value as { cached?: boolean };
+  await deps.store.putJson(spec.artifacts.bucket, entryKey(deps, stage, parts), { stage, value: stored }).catch(() => {
+    // see above
+  });
+}
+
+/**
+ * Returns the cached output of `stage` for `parts`, or runs `run` and stores its output. `parts` undefined means
+ * "not cacheable this time" (e.g. a model outside the object store).
+ */
 export async function cachedStep<T extends object>(
   deps: ActivityDeps,
   spec: Spec,
@@ -62,40 +98,55 @@ export async function cachedStep<T extends object>(
   /** Checks a hit still points at something that exists (e.g. a model's files). */
   stillValid: (value: T) => Promise<boolean> = async () => true,
 ): Promise<T> {
-  if (!spec.compute.cache || parts === undefined) return run();
-  const bucket = spec.artifacts.bucket;
-  const key = stepCacheKey(stage, keyHash({ format: FORMAT, stage, packageVersion: deps.packageVersion, parts }));
-  const hit = await deps.store
-    .getJson<{ value?: unknown }>(bucket, key)
-    .then((entry) => schema.safeParse(entry?.value))
-    .catch(() => undefined);
-  if (hit?.success && (await stillValid(hit.data).catch(() => false))) return { ...hit.data, cached: true };
+  const hit = await readStep(deps, spec, stage, schema, parts, stillValid);
+  if (hit) return hit;
   const value = await run();
-  const { cached: _cached, ...stored } = value as T & { cached?: boolean };
-  // A cache that cannot be written costs the next run time, never this one its result.
-  await deps.store.putJson(bucket, key, { stage, value: stored }).catch(() => undefined);
+  await writeStep(deps, spec, stage, parts, value);
   return value;
 }
 
-/** baselineEval / benchmark: keyed on the model's weights, the dataset's content and every spec field they read. */
+/** What determines an evaluation's metrics: the model's weights, the dataset's content and every spec field it reads. */
+async function evaluationParts(deps: ActivityDeps, input: EvaluateInput) {
+  const { spec, dataset, role } = input;
+  const weights = await modelHash(deps, input.model.uri).catch(() => undefined);
+  return (
+    weights && {
+      role,
+      weights,
+      dataset: datasetIdentity(dataset),
+      subset: { ...spec.dataset, source: undefined, sha256: undefined },
+      evaluation: spec.evaluation,
+      gateAttack: spec.gate.attack,
+      seed: spec.training.seed,
+      backend: spec.compute.backend,
+    }
+  );
+}
+
+const evaluationStage = (input: EvaluateInput) => (input.role === 'baseline' ? 'baseline-eval' : 'benchmark');
+
+/** baselineEval / benchmark (one activity, runs recorded before the fan-out): cached as a whole. */
 export async function cachedEvaluation(
   deps: ActivityDeps,
   input: EvaluateInput,
   run: () => Promise<Metrics>,
 ): Promise<Metrics> {
-  const { spec, dataset, role } = input;
-  const weights = await modelHash(deps, input.model.uri).catch(() => undefined);
-  const parts = weights && {
-    role,
-    weights,
-    dataset: datasetIdentity(dataset),
-    subset: { ...spec.dataset, source: undefined, sha256: undefined },
-    evaluation: spec.evaluation,
-    gateAttack: spec.gate.attack,
-    seed: spec.training.seed,
-    backend: spec.compute.backend,
-  };
-  return cachedStep(deps, spec, role === 'baseline' ? 'baseline-eval' : 'benchmark', Metrics, parts, run);
+  return cachedStep(deps, input.spec, evaluationStage(input), Metrics, await evaluationParts(deps, input), run);
+}
+
+/**
+ * lookupEvaluation (io queue): a fanned-out evaluation's cached metrics, or null; the evaluation child workflow is
+ * skipped on a hit. Same key as `cachedEvaluation`, so either path reuses the other's entries.
+ */
+export async function lookupEvaluation(deps: ActivityDeps, input: EvaluateInput): Promise<Metrics | null> {
+  const parts = await evaluationParts(deps, input);
+  return (await readStep(deps, input.spec, evaluationStage(input), Metrics, parts)) ?? null;
+}
+
+/** storeEvaluation (io queue): keeps a fanned-out evaluation's metrics for later runs with the same inputs. */
+export async function storeEvaluation(deps: ActivityDeps, input: StoreEvaluationInput): Promise<void> {
+  const { metrics, ...evaluation } = input;
+  await writeStep(deps, input.spec, evaluationStage(evaluation), await evaluationParts(deps, evaluation), metrics);
 }
 
 /** prepareModel for `train-baseline` (the expensive kind): keyed on the dataset's content and the model spec. */

@@ -350,6 +350,10 @@ export const EvaluateInput = z.strictObject({
 });
 export type EvaluateInput = z.infer<typeof EvaluateInput>;
 
+/** storeEvaluation: an evaluation's input (its cache key) and the metrics it produced. */
+export const StoreEvaluationInput = EvaluateInput.extend({ metrics: Metrics });
+export type StoreEvaluationInput = z.infer<typeof StoreEvaluationInput>;
+
 export const AdversarialTrainInput = z.strictObject({
   ...base,
   dataset: DatasetRef,

@@ -122,6 +122,8 @@ function proxies(spec: Spec) {
     fetchDataset: io.fetchDataset,
     promoteArtifact: io.promoteArtifact,
     writeReport: io.writeReport,
+    lookupEvaluation: io.lookupEvaluation,
+    storeEvaluation: io.storeEvaluation,
     prepareModel: training.prepareModel,
     adversarialTrain: training.adversarialTrain,
     adversarialTrainOnce: trainingOnce.adversarialTrain,
@@ -267,15 +269,20 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
   // Each evaluation is a child workflow that fans its shards out over the heavy workers; runs recorded before
   // that change keep their single evaluation activity.
   const fanOut = patched('evaluation-fanout');
-  const evaluate = (role: 'baseline' | 'hardened', input: Omit<EvaluateInput, 'role'>): Promise<Metrics> =>
-    fanOut
-      ? executeChild(evaluation, {
-          args: [{ ...input, role, heavyQueue: heavyQueueFor(spec.compute.heavyQueue, spec.compute.backend) }],
-          workflowId: `${workflowId}-${role}-evaluation`,
-        })
-      : role === 'baseline'
-        ? act.baselineEval({ ...input, role })
-        : act.benchmark({ ...input, role });
+  // A fanned-out evaluation consults the step cache first (the single activity of older runs does so itself).
+  const cacheFanOut = fanOut && patched('evaluation-cache');
+  const evaluate = async (role: 'baseline' | 'hardened', input: Omit<EvaluateInput, 'role'>): Promise<Metrics> => {
+    if (!fanOut) return role === 'baseline' ? act.baselineEval({ ...input, role }) : act.benchmark({ ...input, role });
+    const cacheable = cacheFanOut && spec.compute.cache;
+    const hit = cacheable ? await act.lookupEvaluation({ ...input, role }) : null;
+    if (hit) return hit;
+    const metrics = await executeChild(evaluation, {
+      args: [{ ...input, role, heavyQueue: heavyQueueFor(spec.compute.heavyQueue, spec.compute.backend) }],
+      workflowId: `${workflowId}-${role}-evaluation`,
+    });
+    if (cacheable) await act.storeEvaluation({ ...input, role, metrics });
+    return metrics;
+  };
   let resume: ResumeFrom | undefined;
   if (resumeInput !== undefined) {
     const r = ResumeFrom.safeParse(resumeInput);

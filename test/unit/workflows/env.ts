@@ -95,6 +95,9 @@ export function fakeActivities(overrides: Partial<Activities> = {}) {
     evaluationExtras: async ({ role }) => ({ key: `${role}/extras.json`, seconds: 1, backend: 'wasm' }),
     // The fan-out's reduction answers what the single-activity evaluations answer, so one override serves both.
     reduceEvaluation: async (input) => (input.role === 'baseline' ? all.baselineEval(input) : all.benchmark(input)),
+    // The step cache: empty unless a test stores into it.
+    lookupEvaluation: async () => null,
+    storeEvaluation: async () => undefined,
   };
   const all: Activities = { ...defaults, ...overrides };
   const activities = Object.fromEntries(
