@@ -74,7 +74,6 @@ const model = await loadModel(values.model);
 const attacks = suiteAttacks(suite, { norm, numClasses: data.numClasses });
 const attackSeconds: Record<string, number> = {};
 let mark = performance.now();
-let current = 'clean';
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 const shard = await runSuiteShard(model, data, {
@@ -87,9 +86,10 @@ const shard = await runSuiteShard(model, data, {
   seed: int('seed'),
   onProgress: (_s, p) => {
     const now = performance.now();
-    attackSeconds[current] = round1((attackSeconds[current] ?? 0) + (now - mark) / 1000);
+    // The time since the last report went to the batch just finished: the clean pass, or an attack's batch.
+    const done = p.imagesTotal === 0 ? 'clean' : p.attack;
+    attackSeconds[done] = round1((attackSeconds[done] ?? 0) + (now - mark) / 1000);
     mark = now;
-    current = p.attack;
     if (p.imagesTotal > 0) log(`  ${p.attack}: ${p.imagesDone}/${p.imagesTotal}`);
   },
 });
