@@ -1,6 +1,7 @@
 // `tempered cancel|approve|reject <id>`: the run's signals through the client SDK.
 import { parseArgs } from 'node:util';
 import { getHardeningRun } from '../client/index';
+import { CancelRequest } from '../schemas/payloads';
 import { positional, print, printJson, withClient } from './common';
 import type { Command } from './main';
 import { UsageError } from './main';
@@ -49,6 +50,9 @@ function signalCommand(action: Action, summary: string): Command {
       }
       const id = positional(positionals, 'workflow-id', HELP[action].split('\n')[0].replace('Usage: ', ''));
       if (action !== 'cancel' && !values.by?.trim()) throw new UsageError(`--by: expected the name of who ${action}s`);
+      const text = CancelRequest.safeParse({ by: values.by, reason: values.reason });
+      if (!text.success)
+        throw new UsageError(`--${String(text.error.issues[0].path[0])}: ${text.error.issues[0].message}`);
       await withClient(async (client) => {
         const run = getHardeningRun(client, id);
         if (action === 'cancel') await run.cancel(values.reason, values.by);
