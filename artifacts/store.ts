@@ -10,7 +10,9 @@ import { ProductionPointer } from '../schemas/artifacts';
 import { ArtifactsSpec } from '../schemas/spec';
 import type { ObjectStore } from '../storage/object-store';
 import { ObjectNotFoundError, formatS3Uri, parseS3Uri } from '../storage/object-store';
+import { MAX_MODEL_PARAMS } from '../tensor/models/budget';
 import {
+  MAX_MODEL_JSON_BYTES,
   MODEL_JSON,
   ModelFileError,
   loadModelFromBytes,
@@ -124,8 +126,16 @@ export async function writePointer(
 export async function readModelFiles(store: ObjectStore, uri: string): Promise<ModelFiles> {
   const { bucket, key } = parseS3Uri(uri, { field: 'model uri', requireKey: false });
   const prefix = key === '' || key.endsWith('/') ? key : `${key}/`;
+  let budget = MAX_MODEL_PARAMS * 4;
   const get = async (name: string) => {
     try {
+      // The size first: an object over the model budget is not downloaded.
+      const { size } = await store.stat(bucket, `${prefix}${name}`);
+      const cap = name === MODEL_JSON ? MAX_MODEL_JSON_BYTES : budget;
+      if (size > cap) {
+        throw new ModelFileError(`${formatS3Uri(bucket, prefix)}${name}`, `is ${size} bytes, over the limit of ${cap}`);
+      }
+      if (name !== MODEL_JSON) budget -= size;
       return new Uint8Array(await store.getBytes(bucket, `${prefix}${name}`));
     } catch (err) {
       if (err instanceof ObjectNotFoundError)

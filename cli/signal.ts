@@ -2,6 +2,7 @@
 // CLI prints the outcome, or the run's reason for refusing (exit 1), e.g. `not awaiting approval: stage training`.
 import type { Command } from './command';
 import { UsageError, defineCommand } from './command';
+import { CancelRequest } from '../schemas/payloads';
 import { log, positional, print, printJson } from './common';
 
 type Action = 'cancel' | 'approve' | 'reject';

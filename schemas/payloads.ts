@@ -203,17 +203,29 @@ export const GateDecision = z.strictObject({
 });
 export type GateDecision = z.infer<typeof GateDecision>;
 
+/** Text a person types into a signal (who, why): bounded, and no control characters (terminal escapes). */
+const PersonText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    // eslint-disable-next-line no-control-regex
+    .regex(/^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$/, 'expected no control characters');
+/** Who decides: at most 200 characters. */
+export const PersonName = PersonText(200);
+/** Why: at most 2000 characters. */
+export const PersonReason = PersonText(2000);
+
 /** A person's decision on a run waiting for approval (`approve` / `reject` signals). */
 export const ApprovalDecision = z.strictObject({
-  by: z.string().min(1),
-  reason: z.string().optional(),
+  by: PersonName.min(1),
+  reason: PersonReason.optional(),
 });
 export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
 
 /** The `cancel` signal's payload. */
 export const CancelRequest = z.strictObject({
-  by: z.string().optional(),
-  reason: z.string().optional(),
+  by: PersonName.optional(),
+  reason: PersonReason.optional(),
 });
 export type CancelRequest = z.infer<typeof CancelRequest>;
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { MAX_MODEL_PARAMS, topologyParams } from './budget';
 
 /** The files of a saved model by name: `model.json` and the weight files its manifest lists (`weights.bin`). */
 export type ModelFiles = Record<string, Uint8Array>;
@@ -126,6 +127,16 @@ async function loadFromFiles(
   where: (name: string) => string,
 ): Promise<tf.LayersModel> {
   const modelJson = parseModelJson(await read(MODEL_JSON), where(MODEL_JSON));
+  // Before tfjs builds (and allocates) anything: what would this topology allocate?
+  const params = topologyParams(modelJson.modelTopology);
+  if (!(params <= MAX_MODEL_PARAMS)) {
+    throw new ModelFileError(
+      where(MODEL_JSON),
+      Number.isNaN(params)
+        ? 'has a layer whose parameter count cannot be bounded from its configuration; refused'
+        : `its topology has ${params} parameters, over the budget of ${MAX_MODEL_PARAMS}; refused before building`,
+    );
+  }
   const specs: tf.io.WeightsManifestEntry[] = [];
   const parts: Uint8Array[] = [];
   const names: string[] = [];
@@ -204,16 +215,47 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<{ f
   return { files: written, bytes };
 }
 
-/** Loads a model saved by {@link saveModel} (or by tfjs-node's `file://` handler) from folder `dir`. */
+/** The largest model.json read (a topology and a manifest; tempered's are a few KB). */
+export const MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads one file of a model folder with checks, before any byte is read: it must be a regular file (a link is
+ * followed only when it stays inside the folder), so a FIFO cannot hang the reader and `/dev/zero` cannot feed
+ * it forever; and it may not exceed `maxBytes`. Undefined when the file does not exist.
+ */
+async function readModelFile(dir: string, name: string, maxBytes: number): Promise<Uint8Array | undefined> {
+  const path = join(dir, name);
+  let info = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!info) return undefined;
+  if (info.isSymbolicLink()) {
+    const [real, root] = await Promise.all([realpath(path), realpath(dir)]);
+    if (!real.startsWith(root + sep))
+      throw new ModelFileError(path, `links outside the model folder (to ${real}); refused`);
+    info = await stat(real);
+  }
+  if (!info.isFile())
+    throw new ModelFileError(path, 'is not a regular file (a device, FIFO, socket or folder); refused');
+  if (info.size > maxBytes)
+    throw new ModelFileError(path, `is ${info.size} bytes, over the limit of ${maxBytes}; refused`);
+  return new Uint8Array(await readFile(path));
+}
+
+/**
+ * Loads a model saved by {@link saveModel} (or by tfjs-node's `file://` handler) from folder `dir`. Every file is
+ * checked before it is read (regular, inside the folder, within size), and the topology's parameter count
+ * against {@link MAX_MODEL_PARAMS} before the model is built.
+ */
 export async function loadModel(dir: string): Promise<tf.LayersModel> {
+  let weightBytes = 0;
   return loadFromFiles(
     async (name) => {
-      try {
-        return new Uint8Array(await readFile(join(dir, name)));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw err;
-      }
+      if (name === MODEL_JSON) return readModelFile(dir, name, MAX_MODEL_JSON_BYTES);
+      const bytes = await readModelFile(dir, name, MAX_MODEL_PARAMS * 4 - weightBytes);
+      weightBytes += bytes?.byteLength ?? 0;
+      return bytes;
     },
     (name) => join(dir, name),
   );
