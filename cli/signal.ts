@@ -50,6 +50,9 @@ function signalCommand(action: Action, summary: string): Command {
     async run({ values, positionals, json }) {
       const id = positional(positionals, 'workflow-id', USAGE[action]);
       if (action !== 'cancel' && !values.by?.trim()) throw new UsageError(`--by: expected the name of who ${action}s`);
+      const text = CancelRequest.safeParse({ by: values.by, reason: values.reason });
+      if (!text.success)
+        throw new UsageError(`--${String(text.error.issues[0].path[0])}: ${text.error.issues[0].message}`);
       const { DecisionRefusedError, getHardeningRun } = await import('../client/index');
       const { withClient } = await import('./client-session');
       const sent = { workflowId: id, decision: action, by: values.by, reason: values.reason };

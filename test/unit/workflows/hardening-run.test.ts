@@ -135,7 +135,7 @@ describe('hardeningRun', () => {
     assert.equal(summary.status, 'completed');
     const heavy = calls.filter((c) => !IO.includes(c.name));
     const heavyNames = new Set(heavy.map((c) => c.name));
-    for (const name of ['prepareModel', 'adversarialTrain', 'evaluateShard', 'evaluationExtras'])
+    for (const name of ['prepareModel', 'adversarialTrain', 'evaluateShard', 'evaluationExtras'] as const)
       assert.ok(heavyNames.has(name), `${name} ran (${[...heavyNames].join(', ')})`);
     for (const call of heavy)
       assert.match(call.taskQueue, /^heavy-.*@tensorflow$/, `${call.name} on ${call.taskQueue}`);
