@@ -8,7 +8,7 @@ import { CancelledFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../../../activities/deps';
 import { runTraining } from '../../../activities/training-run';
-import type { TrainingRunOptions } from '../../../activities/training-run';
+import type { TrainingRunOptions, TrainingRunResult } from '../../../activities/training-run';
 import type { TrainProgress } from '../../../schemas/payloads';
 import { syntheticDataset, tinyModel } from '../training/helpers';
 import { memoryStore } from './helpers';
@@ -53,7 +53,7 @@ describe('runTraining in an activity', () => {
     const before = tf.memory().numTensors;
     const o = options(deps, 'p/');
     try {
-      const r = await env.run(runTraining, o);
+      const r = (await env.run(runTraining, o)) as TrainingRunResult;
       assert.equal(r.batches, 12);
       assert.equal(r.resumedFrom, undefined);
     } finally {
@@ -87,7 +87,7 @@ describe('runTraining in an activity', () => {
     const second = new MockActivityEnvironment({ workflowExecution: { workflowId: 'wf', runId: 'r2' } });
     const o2 = options(deps, 'r2/', { temporalRunId: 'r2', earlierPlaces: [{ bucket: 'b', prefix: 'r1/' }] });
     try {
-      const r = await second.run(runTraining, o2);
+      const r = (await second.run(runTraining, o2)) as TrainingRunResult;
       assert.equal(r.batches, 12);
       assert.equal(r.resumedFrom, 'r1/ckpt-000000005.bin');
       assert.equal(r.resumedAtBatch, 5);
