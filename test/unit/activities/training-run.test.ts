@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { CancelledFailure } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../../../activities/deps';
 import { runTraining } from '../../../activities/training-run';
 import type { TrainingRunOptions, TrainingRunResult } from '../../../activities/training-run';
+import { Failure } from '../../../schemas/failures';
 import type { TrainProgress } from '../../../schemas/payloads';
 import { syntheticDataset, tinyModel } from '../training/helpers';
 import { memoryStore } from './helpers';
@@ -95,5 +96,22 @@ describe('runTraining in an activity', () => {
       o2.model.dispose();
     }
     assert.deepEqual(cursors(store.objects.keys(), 'r2/'), [6, 8, 12], 'continued, not started over');
+  });
+
+  test('a diverged step fails as Diverged, naming the last good checkpoint', async () => {
+    const store = memoryStore();
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: 'wf', runId: 'r1' } });
+    const o = options({ store, cacheDir: '/none' }, 'd/', { config: { ...config, divergence: { maxLoss: 1e-6 } } });
+    try {
+      await assert.rejects(env.run(runTraining, o), (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure, String(err));
+        assert.equal(err.type, Failure.Diverged);
+        assert.equal(err.nonRetryable, true);
+        assert.match(err.message, /the last good state is checkpoint d\/ckpt-000000000\.bin/);
+        return true;
+      });
+    } finally {
+      o.model.dispose();
+    }
   });
 });
