@@ -24,7 +24,7 @@ const HELP = [
   '  --id <id>        workflow id (default harden-<modelName>-<YYYYMMDD-HHmmss>); a running one is refused',
   '  --queue <q>      task queue of the workflow (default spec.compute.ioQueue)',
   '  --interval <s>   progress poll interval in seconds with --wait (default 1)',
-  '  --no-cache       recompute every stage (compute.cache: false) instead of reusing earlier runs\' outputs',
+  "  --no-cache       recompute every stage (compute.cache: false) instead of reusing earlier runs' outputs",
 ].join('\n');
 
 export interface FollowOptions {
