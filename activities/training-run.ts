@@ -12,7 +12,6 @@ import {
   configHash,
   deserializeCheckpoint,
   parseTrainingConfig,
-  trainLoop,
 } from '../tensor/training';
 import type { TrainingConfigInput } from '../tensor/training';
 import type { ActivityDeps } from './deps';
@@ -117,9 +116,10 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
     // A lost progress signal costs a stale progress bar, never the run.
     await deps.signalProgress(o.workflowId, o.temporalRunId, progress()).catch(() => undefined);
   };
-  const saved = () => lastSavedAt === trainer.completedBatches && lastKey !== undefined;
-  /** Stores checkpoint bytes under the current cursor's key, heartbeats and reports progress. */
-  const persist = async (bytes: Uint8Array, t0: number) => {
+  const save = async () => {
+    if (lastSavedAt === trainer.completedBatches && lastKey) return;
+    const t0 = performance.now();
+    const bytes = await trainer.checkpoint();
     const key = checkpointKey(place, trainer.completedBatches);
     await deps.store.putBytes(place.bucket, key, bytes);
     deps.metrics?.checkpoint({ bytes: bytes.byteLength, seconds: (performance.now() - t0) / 1000 });
@@ -130,51 +130,44 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
     heartbeat();
     await signal(true);
   };
-  const save = async () => {
-    if (saved()) return;
-    const t0 = performance.now();
-    await persist(await trainer.checkpoint(), t0);
-  };
 
   try {
     heartbeat();
     if (!trainer.done && !resume) await save();
-    // The tensor core's loop: a checkpoint every `checkpointEvery` batches and at epoch ends, a last one when
-    // Temporal cancels the activity (seen through heartbeats), the activity's hooks for everything else.
-    let loop;
-    try {
-      loop = await trainLoop(trainer, {
-        signal: ctx?.cancellationSignal,
-        checkpointEvery: o.checkpointEvery,
-        onStep: async (r) => {
-          last = { loss: r.loss, eps: r.eps, examplesPerSec: r.examplesPerSec };
-          deps.metrics?.trainStep({
-            runId: o.workflowId,
-            epoch: r.epoch,
-            batch: r.batch,
-            epsilon: r.eps,
-            loss: r.loss,
-            examplesPerSec: r.examplesPerSec,
-            examples: r.examples,
-          });
-          heartbeat();
-          await signal();
-        },
-        onCheckpoint: async (bytes) => (saved() ? undefined : persist(bytes, performance.now())),
-      });
-    } catch (err) {
-      if (err instanceof TrainingDivergedError) {
+    while (!trainer.done) {
+      if (ctx?.cancellationSignal.aborted) {
         await save();
-        throw fail(
-          Failure.Diverged,
-          `${err.message}; the last good state is checkpoint ${lastKey} (lower training.learningRate or raise ` +
-            'training.maxLoss, then run again)',
-          { ...err.toJSON(), checkpointKey: lastKey },
-        );
+        throw new CancelledFailure('training cancelled between batches', [progress()]);
       }
-      throw err;
+      let r;
+      try {
+        r = await trainer.step();
+      } catch (err) {
+        if (err instanceof TrainingDivergedError) {
+          await save();
+          throw fail(
+            Failure.Diverged,
+            `${err.message}; the last good state is checkpoint ${lastKey} (lower training.learningRate or raise ` +
+              'training.maxLoss, then run again)',
+            { ...err.toJSON(), checkpointKey: lastKey },
+          );
+        }
+        throw err;
+      }
+      last = { loss: r.loss, eps: r.eps, examplesPerSec: r.examplesPerSec };
+      deps.metrics?.trainStep({
+        runId: o.workflowId,
+        epoch: r.epoch,
+        batch: r.batch,
+        epsilon: r.eps,
+        loss: r.loss,
+        examplesPerSec: r.examplesPerSec,
+        examples: r.examples,
+      });
+      heartbeat();
+      if (r.epochSummary || trainer.completedBatches % o.checkpointEvery === 0 || trainer.done) await save();
+      else await signal();
     }
-    if (loop.stopped === 'aborted') throw new CancelledFailure('training cancelled between batches', [progress()]);
     await save();
     return {
       batches: trainer.completedBatches,
