@@ -162,6 +162,14 @@ async function main(): Promise<number> {
   const scratch = mkdtempSync(join(tmpdir(), 'tempered-run-'));
   let home: string | undefined;
   let keepHome = false;
+  const stopStack = async () => {
+    if (!home) return;
+    const stopped = await down({ home, env: {} });
+    home = undefined;
+    process.stdout.write(
+      `\n── stack stopped (${stopped.map((s) => `${s.name} ${s.pid}`).join(', ') || 'nothing running'})\n`,
+    );
+  };
 
   try {
     const watchdog = join(scratch, 'watchdog.log');
@@ -174,8 +182,10 @@ async function main(): Promise<number> {
       const tfTap = join(scratch, 'unit-tf.tap');
       add(await runPhase('unit (tensorflow)', tfUnit, { ...baseEnv, ...tfEnv }, tfTap, watchdog, PRELOAD_BACKEND));
     }
-    if (integrationFiles.length > 0 && !interrupted) {
-      home = join(scratch, 'stack');
+    // Each integration phase gets a fresh stack: the pipeline tests stop and restart its servers, tied to the
+    // phase's own process.
+    const integrationPhase = async (label: string, files: string[], extraEnv: NodeJS.ProcessEnv, args: string[]) => {
+      home = join(scratch, `stack-${label}`);
       process.stdout.write(`\n── starting the stack in ${home} (logs: ${join(home, 'logs')})\n`);
       const started = Date.now();
       let info;
@@ -198,39 +208,27 @@ async function main(): Promise<number> {
           ...stackEnv(info),
           TEMPERED_TEMPORAL_CLI: findTemporal({ log: (l) => process.stdout.write(`   ${l}\n`) }),
           TEMPERED_STACK_HOME: home,
+          ...extraEnv,
         };
-        const counts = await runPhase(
-          `integration (${baseEnv.TEMPERED_BACKEND})`,
-          integrationFiles,
-          env,
-          join(scratch, 'integration.tap'),
-          watchdog,
-        );
+        const tap = join(scratch, `integration-${label}.tap`);
+        const counts = await runPhase(`integration (${label})`, files, env, tap, watchdog, args);
         if (counts.failed > 0) keepHome = true;
         add(counts);
-        const tfIntegration = integrationFiles.filter((f) => f.endsWith(TENSORFLOW_INTEGRATION.file));
-        if (tensorflow && tfIntegration.length > 0 && !interrupted) {
-          const tf = await runPhase(
-            'integration (tensorflow)',
-            tfIntegration,
-            { ...env, ...tfEnv },
-            join(scratch, 'integration-tf.tap'),
-            watchdog,
-            [`--test-name-pattern=${TENSORFLOW_INTEGRATION.namePattern}`],
-          );
-          if (tf.failed > 0) keepHome = true;
-          add(tf);
-        }
       }
+      await stopStack();
+    };
+    if (integrationFiles.length > 0 && !interrupted) {
+      await integrationPhase(baseEnv.TEMPERED_BACKEND, integrationFiles, {}, []);
+    }
+    const tfIntegration = integrationFiles.filter((f) => f.endsWith(TENSORFLOW_INTEGRATION.file));
+    if (tensorflow && tfIntegration.length > 0 && !interrupted) {
+      await integrationPhase('tensorflow', tfIntegration, tfEnv, [
+        `--test-name-pattern=${TENSORFLOW_INTEGRATION.namePattern}`,
+      ]);
     }
   } finally {
-    if (home) {
-      const stopped = await down({ home, env: {} });
-      process.stdout.write(
-        `\n── stack stopped (${stopped.map((s) => `${s.name} ${s.pid}`).join(', ') || 'nothing running'})\n`,
-      );
-    }
-    if (keepHome || interrupted) process.stdout.write(`   logs kept in ${join(scratch, 'stack', 'logs')}\n`);
+    await stopStack();
+    if (keepHome || interrupted) process.stdout.write(`   logs kept in ${scratch}/stack-*/logs\n`);
     else rmSync(scratch, { recursive: true, force: true });
   }
   if (interrupted) add({ passed: 0, failed: total.failed === 0 ? 1 : 0 });

@@ -10,6 +10,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { activitiesFor, createActivities } from '../activities';
 import { resolveConnections } from '../infra/config';
@@ -157,12 +158,15 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
     }
     const names = queues.includes('io') ? [ioQueue] : [];
     if (queues.includes('heavy')) {
+      // One set of heavy activities for every heavy queue: `heavyConcurrency` at a time in this process whichever
+      // queue a task came from (one training per GPU), not that many per queue.
+      const heavy = takeTurns(activitiesFor(activities, 'heavy'), heavyConcurrency);
       for (const taskQueue of await heavyQueues(heavyQueue, options.backend, log)) {
         workers.push(
           await Worker.create({
             ...common,
             taskQueue,
-            activities: activitiesFor(activities, 'heavy'),
+            activities: heavy,
             maxConcurrentActivityTaskExecutions: heavyConcurrency,
           }),
         );
@@ -204,6 +208,54 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
     await clientConnection.close();
     await native.close();
   }
+}
+
+/**
+ * Wraps activities so that at most `slots` of them run at once in this process. A task that has to wait keeps
+ * heartbeating the details it started with (so a retry still finds its checkpoint) and honours cancellation.
+ */
+export function takeTurns<T extends object>(activities: T, slots: number): T {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const acquire = async () => {
+    if (running < slots) {
+      running++;
+      return;
+    }
+    const ctx = Context.current();
+    const beat = setInterval(() => ctx.heartbeat(ctx.info.heartbeatDetails), 5_000);
+    let handoff!: () => void;
+    const turn = new Promise<void>((resolve) => (handoff = resolve));
+    waiting.push(handoff);
+    try {
+      await Promise.race([turn, ctx.cancelled]);
+    } catch (err) {
+      // Cancelled while waiting: leave the line, or hand on the slot that just reached us.
+      const i = waiting.indexOf(handoff);
+      if (i >= 0) waiting.splice(i, 1);
+      else release();
+      throw err;
+    } finally {
+      clearInterval(beat);
+    }
+  };
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  };
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (...args: unknown[]) => {
+      await acquire();
+      try {
+        return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      } finally {
+        release();
+      }
+    };
+  }
+  return wrapped as T;
 }
 
 /**
