@@ -27,6 +27,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/contract';
@@ -184,7 +185,8 @@ export async function hardeningRun(input: SpecInput): Promise<RunSummary> {
     fanOut
       ? executeChild(evaluation, {
           args: [{ ...input, role, heavyQueue: spec.compute.heavyQueue }],
-          workflowId: `${runId}-${role}-evaluation`,
+          // Not derived from the workflow id: a history replayed under another id must schedule the same child.
+          workflowId: `${role}-evaluation-${uuid4()}`,
         })
       : role === 'baseline'
         ? act.baselineEval({ ...input, role })
