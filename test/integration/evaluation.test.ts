@@ -54,7 +54,7 @@ const spec = parseSpec({
     sanityImages: 4,
   },
   artifacts: { bucket },
-  compute: { ioQueue: queues.io, heavyQueue: queues.heavy, evaluationHeartbeatTimeout: '20s' },
+  compute: { ioQueue: queues.io, heavyQueue: queues.heavy, evaluationHeartbeatTimeout: '60s' },
 });
 
 async function start(): Promise<WorkflowHandle> {
