@@ -27,6 +27,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/contract';
@@ -278,7 +279,8 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
     if (hit) return hit;
     const metrics = await executeChild(evaluation, {
       args: [{ ...input, role, heavyQueue: heavyQueueFor(spec.compute.heavyQueue, spec.compute.backend) }],
-      workflowId: `${workflowId}-${role}-evaluation`,
+      // Not derived from the workflow id: a history replayed under another id must schedule the same child.
+      workflowId: `${role}-evaluation-${uuid4()}`,
     });
     if (cacheable) await act.storeEvaluation({ ...input, role, metrics });
     return metrics;

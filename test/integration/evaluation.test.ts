@@ -30,7 +30,7 @@ const heavyWorker = () => spawnWorker({ queues, only: 'heavy', env: { TEMPERED_H
 let input: Omit<EvaluateInput, 'workflowId'>;
 
 /**
- * 200 test images in 4 shards of 50, batches of 10: FGSM then PGD-10 on their own (suite custom). A PGD batch
+ * 200 test images in 8 shards of 25, batches of 10: FGSM then PGD-10 on their own (suite custom). A PGD batch
  * is synchronous, so it must finish well inside the heartbeat timeout on a busy machine.
  */
 const spec = parseSpec({
@@ -45,16 +45,17 @@ const spec = parseSpec({
       { name: 'pgd10', steps: 10, stepSize: 0.25 },
     ],
     testImages: 200,
-    shardImages: 50,
+    shardImages: 25,
     batchSize: 10,
     maxConcurrentShards: 4,
     // An ε curve of clean accuracy alone keeps the extras activity short, so both workers compete for shards.
     epsCurve: [0],
     examples: 2,
-    sanityImages: 4,
+    // The sanity panel would keep one worker busy while the other takes every short shard.
+    sanityImages: 0,
   },
   artifacts: { bucket },
-  compute: { ioQueue: queues.io, heavyQueue: queues.heavy, evaluationHeartbeatTimeout: '20s' },
+  compute: { ioQueue: queues.io, heavyQueue: queues.heavy, evaluationHeartbeatTimeout: '60s' },
 });
 
 async function start(): Promise<WorkflowHandle> {
@@ -128,10 +129,10 @@ describe('evaluation fan-out on the real stack', () => {
     const handle = await start();
     single = await handle.result();
     const runs = await shardRuns(handle);
-    assert.equal(runs.length, 4);
+    assert.equal(runs.length, 8);
     assert.equal(new Set(runs.flatMap((r) => r.identities)).size, 1, 'one worker ran every shard');
     assert.equal(single.images, 200);
-    assert.equal(single.shards, 4);
+    assert.equal(single.shards, 8);
     assert.deepEqual(
       single.robust.map((r) => r.attack),
       ['fgsm', 'pgd10'],
@@ -140,9 +141,7 @@ describe('evaluation fan-out on the real stack', () => {
     assert.ok(worst.accuracy <= Math.min(...single.robust.map((r) => r.accuracy)), 'worst case ≤ every attack');
     assert.ok(worst.interval.low <= worst.accuracy && worst.accuracy <= worst.interval.high);
     assert.ok(single.clean > worst.accuracy, `clean ${single.clean} above worst case ${worst.accuracy}`);
-    // The sanity panel ran (on 4 images): every check reported; no black-box attack in a custom list.
-    assert.equal(single.sanity?.length, 8);
-    assert.equal(single.sanity?.find((f) => f.name === 'black-box')?.evaluated, false);
+    assert.deepEqual(single.sanity, []);
     assert.equal(
       single.confusion.flat().reduce((a, v) => a + v, 0),
       200,

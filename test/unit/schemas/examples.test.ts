@@ -33,11 +33,15 @@ test('the examples say what their names promise', async () => {
   assert.equal(demo.model.source.kind, 'artifact');
   assert.equal(demo.model.source.kind === 'artifact' && demo.model.source.fallback?.kind, 'train-baseline');
   assert.ok(demo.training.epochs <= 5 && (demo.dataset.trainSize ?? Infinity) <= 10000, 'a small budget');
+  // The demo's robust figure is the worst case under the standard suite; the gate reads it.
+  assert.equal(demo.evaluation.suite, 'standard');
+  assert.equal(demo.gate.attack, undefined);
   const nightly = await loadSpec(join(examples, 'nightly-production.yaml'));
   assert.deepEqual(
     [nightly.model.source.kind, nightly.model.source.kind === 'artifact' && nightly.model.source.ref],
     ['artifact', 'production'],
   );
+  assert.equal(nightly.evaluation.suite, 'fast');
   const cifar = await loadSpec(join(examples, 'cifar10-resnet.yaml'));
   assert.equal(cifar.dataset.format, 'cifar10-binary');
   assert.equal(cifar.model.architecture, 'small-resnet');
