@@ -3,7 +3,8 @@ import { openSplit } from './datasets';
 import { ensureBackend, execution, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
 import { checkModelFits, readModel, writeModel } from './models';
-import { adversarialConfig, runTraining } from './training-run';
+import { trainingConfig } from './spec-to-core';
+import { runTraining } from './training-run';
 
 /**
  * adversarialTrain: PGD (or TRADES) adversarial training of the prepared model per the spec, resumable from the
@@ -28,7 +29,7 @@ export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTra
       deps,
       model,
       train,
-      config: adversarialConfig(spec),
+      config: trainingConfig(spec),
       place: { bucket, prefix: `${prefix}hardened/checkpoints/` },
       checkpointEvery: spec.training.checkpointEveryBatches,
       backend,

@@ -1,11 +1,10 @@
 import type { EvaluateInput, Metrics } from '../schemas/payloads';
-import type { ResolvedEvalAttack } from '../schemas/spec';
 import { evaluate, sampleAdversarialExamples } from '../tensor/eval';
-import type { EvalAttack } from '../tensor/eval';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, heartbeat, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
 import { checkModelFits, readModel } from './models';
+import { curveAttack, epsCurve, evalAttack } from './spec-to-core';
 
 /** Where an evaluation keeps the example images it drew (the report reads them). */
 export const examplesKey = (workflowId: string, role: 'baseline' | 'hardened') =>
@@ -24,24 +23,18 @@ export async function evaluateModel(deps: ActivityDeps, input: EvaluateInput): P
   const model = await readModel(deps.store, input.model);
   try {
     checkModelFits(model, test, input.model.uri);
-    const attacks = spec.evaluation.attacks.map(toCoreAttack);
-    const curveAttack = spec.evaluation.attacks.find((a) => a.steps > 1) ?? spec.evaluation.attacks[0];
+    const attacks = spec.evaluation.attacks.map(evalAttack);
+    const curve = curveAttack(spec);
     const report = await evaluate(model, test, {
       attacks,
-      epsCurve: {
-        norm: curveAttack.norm,
-        steps: curveAttack.steps,
-        restarts: 1,
-        stepFraction: curveAttack.stepSize,
-        epsilons: spec.evaluation.epsCurve,
-      },
+      epsCurve: epsCurve(spec),
       batchSize: spec.evaluation.batchSize,
       seed: spec.training.seed,
       onProgress: (done, total) => heartbeat({ role, done, total }),
     });
-    const gateAttack = spec.evaluation.attacks.find((a) => a.name === spec.gate.attack) ?? curveAttack;
+    const gateAttack = spec.evaluation.attacks.find((a) => a.name === spec.gate.attack) ?? curve;
     const gateRobust = report.perClassRobust.find((r) => r.attack === gateAttack.name)?.accuracy;
-    const samples = await sampleAdversarialExamples(model, test, toCoreAttack(gateAttack), {
+    const samples = await sampleAdversarialExamples(model, test, evalAttack(gateAttack), {
       count: spec.evaluation.examples,
     });
     const key = examplesKey(workflowId, role);
@@ -80,19 +73,4 @@ export async function evaluateModel(deps: ActivityDeps, input: EvaluateInput): P
   } finally {
     model.dispose();
   }
-}
-
-/** The spec's attack (step size as a fraction of ε) as the core takes it (absolute step size). */
-export function toCoreAttack(a: ResolvedEvalAttack): EvalAttack {
-  const eps = a.eps;
-  return {
-    name: a.name,
-    method: 'pgd',
-    norm: a.norm,
-    eps,
-    steps: a.steps,
-    restarts: a.restarts,
-    stepSize: a.stepSize * eps,
-    randomStart: a.randomStart,
-  };
 }

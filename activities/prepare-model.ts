@@ -10,6 +10,7 @@ import { openSplit } from './datasets';
 import { ensureBackend, execution, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
 import { artifactPaths, checkModelFits, readModel, readPointer, writeModel } from './models';
+import { baselineConfig } from './spec-to-core';
 import { runTraining } from './training-run';
 
 /**
@@ -125,13 +126,7 @@ async function trainBaseline(
       deps,
       model,
       train,
-      config: {
-        epochs: budget.epochs,
-        batchSize: budget.batchSize,
-        optimizer: 'adam',
-        learningRate: budget.learningRate,
-        seed: budget.seed,
-      },
+      config: baselineConfig(budget),
       place: { bucket, prefix: `${prefix}baseline/checkpoints/` },
       checkpointEvery: spec.training.checkpointEveryBatches,
       backend,

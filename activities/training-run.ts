@@ -3,7 +3,6 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import type * as tf from '@tensorflow/tfjs';
 import { Failure, fail } from '../schemas/failures';
 import type { Backend, TrainHeartbeat, TrainProgress } from '../schemas/payloads';
-import type { Spec } from '../schemas/spec';
 import type { ImageDataset } from '../tensor/data';
 import {
   CheckpointError,
@@ -222,40 +221,4 @@ function log(message: string): void {
   const ctx = activityContext();
   if (ctx) ctx.log.warn(message);
   else process.stderr.write(`${message}\n`);
-}
-
-/** Maps the spec's training sections onto the tensor core's training config. */
-export function adversarialConfig(spec: Spec): TrainingConfigInput {
-  const { training: t, epsilon: e, attack: a } = spec;
-  return {
-    epochs: t.epochs,
-    batchSize: t.batchSize,
-    optimizer: t.optimizer,
-    ...(t.optimizer === 'sgd' ? { momentum: t.momentum } : {}),
-    learningRate: t.learningRate,
-    lrSchedule: lrSchedule(spec),
-    epsilon: {
-      max: e.max,
-      schedule: e.kind === 'linear' || e.kind === 'cosine' ? (e.warmupEpochs > 0 ? e.kind : 'constant') : e.kind,
-      warmupEpochs: e.kind === 'linear' || e.kind === 'cosine' ? e.warmupEpochs : 0,
-      ...(e.kind === 'steps' ? { steps: (e.steps ?? []).map((s) => ({ atEpoch: s.epoch - 1, eps: s.value })) } : {}),
-    },
-    attack: {
-      norm: a.norm,
-      steps: a.steps,
-      stepSizeFraction: a.stepSize,
-      restarts: a.restarts,
-      randomStart: a.randomStart,
-    },
-    ...(t.tradesBeta !== undefined ? { tradesBeta: t.tradesBeta } : {}),
-    labelSmoothing: t.labelSmoothing,
-    gradientAccumulation: t.gradientAccumulation,
-    cleanFraction: t.cleanFraction,
-    seed: t.seed,
-    divergence: { maxLoss: t.maxLoss },
-  };
-}
-
-function lrSchedule(spec: Spec): TrainingConfigInput['lrSchedule'] {
-  return { type: spec.training.lrSchedule };
 }

@@ -1,8 +1,8 @@
 // Helpers shared by the client-side commands: output, flag checks, a connected client that is always closed.
 import type { Client, Connection } from '@temporalio/client';
 import { connectClient, temporalUiUrl, workflowUiLink } from '../client/index';
-import { loadSpec } from '../schemas/load';
-import { SpecError } from '../schemas/spec';
+import { readSpecFile } from '../schemas/load';
+import { SpecError, parseSpec, specWarnings } from '../schemas/spec';
 import type { Spec } from '../schemas/spec';
 import { UsageError } from './main';
 
@@ -55,7 +55,9 @@ export function runLink(client: Client, workflowId: string): string {
  */
 export async function loadSpecOrReport(file: string): Promise<Spec | undefined> {
   try {
-    return await loadSpec(file);
+    const raw = await readSpecFile(file);
+    for (const w of specWarnings(raw)) log(`${file}: warning: ${w}`);
+    return parseSpec(raw, file);
   } catch (err) {
     if (err instanceof SpecError) {
       log(err.message);

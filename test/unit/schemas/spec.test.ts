@@ -11,6 +11,7 @@ import {
   parseSpec,
   safeParseSpec,
   sourceKind,
+  specWarnings,
 } from '../../../schemas/spec';
 
 /** The error lines of a spec that must not validate. */
@@ -30,7 +31,7 @@ describe('defaults', () => {
       source: { kind: 'train-baseline', epochs: 2, batchSize: 128, learningRate: 0.001, seed: 0 },
       architecture: 'reference-cnn',
     });
-    assert.deepEqual(spec.attack, { norm: 'linf', steps: 7, stepSize: 0.25, restarts: 1, randomStart: true });
+    assert.deepEqual(spec.attack, { norm: 'linf', steps: 7, restarts: 1, randomStart: true });
     assert.deepEqual(spec.epsilon, { max: 0.1, kind: 'linear', warmupEpochs: 1 });
     assert.equal(spec.training.epochs, 5);
     assert.equal(spec.training.optimizer, 'adam');
@@ -144,7 +145,7 @@ describe('errors', () => {
     );
     assert.ok(
       lines.some((l) =>
-        /^attack\.zzz: unknown key; allowed keys: norm, steps, stepSize, restarts, randomStart$/.test(l),
+        /^attack\.zzz: unknown key; allowed keys: norm, steps, stepFraction, stepSize, restarts, randomStart$/.test(l),
       ),
     );
     assert.equal(lines.length, 3);
@@ -264,5 +265,21 @@ describe('cross-field checks', () => {
         'gate.attack: got "cw", expected one of the evaluation attacks: pgd, pgd',
       ],
     );
+  });
+});
+
+describe('vocabulary: stepFraction', () => {
+  test('attack.stepFraction is the step as a fraction of ε; the older stepSize is read as it, with a warning', () => {
+    assert.equal(parseSpec({ version: 1, attack: { stepFraction: 0.5 } }).attack.stepFraction, 0.5);
+    const old = { version: 1, attack: { stepSize: 0.4 } };
+    assert.equal(parseSpec(old).attack.stepFraction, 0.4);
+    assert.ok(!('stepSize' in parseSpec(old).attack));
+    assert.deepEqual(specWarnings(old), [
+      'attack.stepSize: deprecated, write attack.stepFraction (the same fraction of ε)',
+    ]);
+    assert.deepEqual(specWarnings({ version: 1, attack: { stepFraction: 0.4 } }), []);
+    // a parsed spec parses to itself
+    const parsed = parseSpec(old);
+    assert.deepEqual(parseSpec(parsed), parsed);
   });
 });

@@ -63,7 +63,7 @@ describe('train:reference arguments', () => {
     );
     assert.deepEqual(adv.epsilon, { max: 0.1, schedule: 'linear', warmupEpochs: 1 });
     assert.equal(adv.attack.steps, 7);
-    assert.equal(adv.attack.stepSizeFraction, 0.25);
+    assert.equal(adv.attack.stepFraction, 0.25);
     assert.equal(adv.attack.restarts, 1);
     assert.equal(adv.attack.randomStart, true);
   });

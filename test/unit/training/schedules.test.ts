@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { configHash, EpsilonSchedule, LrSchedule, parseTrainingConfig } from '../../../tensor/training/config';
+import {
+  configHash,
+  EpsilonSchedule,
+  LrSchedule,
+  parseTrainingConfig,
+  stepFractionOf,
+} from '../../../tensor/training/config';
 import { epsilonAt, learningRateAt, pgdStepSize } from '../../../tensor/training/schedules';
 
 const eps = (input: unknown) => EpsilonSchedule.parse(input);
@@ -123,7 +129,9 @@ describe('training config', () => {
     const a = parseTrainingConfig({ ...minimal, epsilon: { max: 0.1 } });
     assert.equal(a.optimizer, 'adam');
     assert.equal(a.attack.steps, 7);
-    assert.equal(a.attack.stepSizeFraction, 0.25);
+    assert.equal(a.attack.stepFraction, undefined);
+    assert.equal(stepFractionOf(a), 0.25);
+    assert.equal(stepFractionOf(parseTrainingConfig({ ...minimal, method: 'fgsm-rs' })), 1.25);
     assert.equal(a.divergence.maxLoss, 100);
     assert.equal(a.gradientAccumulation, 1);
     const b = parseTrainingConfig({ epsilon: { max: 0.1 }, learningRate: 1e-3, batchSize: 8, epochs: 1 });
