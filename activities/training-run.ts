@@ -12,7 +12,7 @@ import {
   deserializeCheckpoint,
   parseTrainingConfig,
 } from '../tensor/training';
-import type { TrainingConfigInput } from '../tensor/training';
+import type { GuardSummary, TrainingConfigInput } from '../tensor/training';
 import type { ActivityDeps } from './deps';
 
 /** Where one training phase of a run keeps its checkpoints (`<run prefix>/<phase>/checkpoints/`). */
@@ -45,6 +45,8 @@ export interface TrainingRunResult {
   resumedAtBatch?: number;
   finalLoss?: number;
   seconds: number;
+  /** guarded runs: the guard's decisions and the probe of each epoch (0-based epochs, as the core counts) */
+  guard?: GuardSummary & { probeRobust: number[] };
 }
 
 /** Checkpoint keys sort by their batch cursor: `ckpt-000000120.bin`. */
@@ -170,6 +172,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
       resumedAtBatch: resume?.cursor,
       finalLoss: last?.loss,
       seconds: (performance.now() - started) / 1000,
+      ...(trainer.probeCount > 0 ? { guard: { ...trainer.guard, probeRobust: probeHistory(trainer) } } : {}),
     };
   } finally {
     trainer.dispose();
@@ -207,6 +210,12 @@ async function newestCheckpoint(
     }
   }
   return undefined;
+}
+
+/** The guard's probe robust accuracy: the starting weights, then each epoch. */
+function probeHistory(trainer: Trainer): number[] {
+  const start = trainer.guard.start;
+  return [...(start ? [start.robust] : []), ...trainer.epochHistory.flatMap((h) => (h.probe ? [h.probe.robust] : []))];
 }
 
 function activityContext(): Context | undefined {

@@ -51,8 +51,10 @@ export interface GuardState {
   best?: { epoch: number; robust: number; weights: NamedArray[] };
   /** set when the probe fell by more than guard.maxDrop: training stopped and the model went back to `previous` */
   overfitting?: { epoch: number; robust: number; previousEpoch: number; previousRobust: number };
-  /** once done: the epoch whose weights the model holds */
+  /** once done: the epoch whose weights the model holds (−1: the starting weights) */
   finalEpoch?: number;
+  /** the probe of the starting weights (taken before the first batch; they are epoch −1 above) */
+  start?: ProbeResult;
 }
 
 /** Running sums of the epoch in progress. */
@@ -114,6 +116,7 @@ interface ArrayEntry {
   length: number;
 }
 type HeaderGuard = {
+  start?: ProbeResult;
   previous?: Omit<NonNullable<GuardState['previous']>, 'weights'>;
   best?: Omit<NonNullable<GuardState['best']>, 'weights'>;
   overfitting?: GuardState['overfitting'];
@@ -317,6 +320,7 @@ function headerGuard(g: GuardState): HeaderGuard {
     ...(g.best ? { best: strip(g.best) } : {}),
     ...(g.overfitting ? { overfitting: g.overfitting } : {}),
     ...(g.finalEpoch !== undefined ? { finalEpoch: g.finalEpoch } : {}),
+    ...(g.start ? { start: g.start } : {}),
   };
 }
 
@@ -329,6 +333,7 @@ function readGuard(h: HeaderGuard, previous: NamedArray[], best: NamedArray[]): 
     ...(h.best ? { best: { ...h.best, weights: best } } : {}),
     ...(h.overfitting ? { overfitting: h.overfitting } : {}),
     ...(h.finalEpoch !== undefined ? { finalEpoch: h.finalEpoch } : {}),
+    ...(h.start ? { start: h.start } : {}),
   };
 }
 

@@ -72,8 +72,10 @@ export interface GuardSummary {
   bestEpoch?: number;
   bestRobust?: number;
   overfitting?: GuardState['overfitting'];
-  /** once done: the epoch whose weights the model holds (the best one under keepBest) */
+  /** once done: the epoch whose weights the model holds (the best one under keepBest); −1: the starting weights */
   finalEpoch?: number;
+  /** the probe of the starting weights */
+  start?: ProbeResult;
 }
 
 export interface Cursor {
@@ -218,6 +220,7 @@ export class Trainer {
       ...(g.best ? { bestEpoch: g.best.epoch, bestRobust: g.best.robust } : {}),
       ...(g.overfitting ? { overfitting: { ...g.overfitting } } : {}),
       ...(g.finalEpoch !== undefined ? { finalEpoch: g.finalEpoch } : {}),
+      ...(g.start ? { start: { ...g.start } } : {}),
     };
   }
   /** The error of the step that diverged, if one did; `step()` refuses to go on after it. */
@@ -295,6 +298,7 @@ export class Trainer {
     const { epoch, batch } = this;
     const B = this.batchesPerEpoch;
     const progress = epoch + batch / B;
+    if (this.probeIdx && epoch === 0 && batch === 0 && this.guardState.previous === undefined) await this.startGuard();
     const eps = isAdversarial(c) ? epsilonAt(c.epsilon!, progress) : 0;
     const lr = learningRateAt(c.lrSchedule, c.learningRate, { progress, epochs: c.epochs, batchesPerEpoch: B });
 
@@ -509,6 +513,19 @@ export class Trainer {
     g.previous = { epoch: summary.epoch, robust: probe.robust, weights };
     if (!g.best || probe.robust >= g.best.robust) g.best = { epoch: summary.epoch, robust: probe.robust, weights };
     return false;
+  }
+
+  /**
+   * Before the first batch of a guarded run: probes the starting weights, which become the first revert point and
+   * the first candidate for the best (epoch −1), so a collapse in the first epoch is caught too and a run that never
+   * beats its starting model keeps it.
+   */
+  private async startGuard(): Promise<void> {
+    const probe = await this.probe();
+    const weights = await this.readWeights();
+    this.guardState.previous = { epoch: -1, robust: probe.robust, weights };
+    this.guardState.best = { epoch: -1, robust: probe.robust, weights };
+    this.guardState.start = probe;
   }
 
   /** At the end of a guarded run: load the best epoch's weights when asked to, and note which epoch the model holds. */
@@ -754,6 +771,7 @@ function cloneGuard(g: GuardState): GuardState {
     ...(g.best ? { best: { ...g.best } } : {}),
     ...(g.overfitting ? { overfitting: { ...g.overfitting } } : {}),
     ...(g.finalEpoch !== undefined ? { finalEpoch: g.finalEpoch } : {}),
+    ...(g.start ? { start: { ...g.start } } : {}),
   };
 }
 
