@@ -4,11 +4,12 @@
  * fails when one arrives nowhere.
  *
  * The words that differ between the layers, and why:
- * - ε schedule: the spec counts epochs as people do (`steps[].epoch`, 1-based, whole epochs; `value`); the core
- *   counts progress in fractional epochs from 0 (`steps[].atEpoch`, 0-based; `eps`): epoch n of the spec is
- *   atEpoch n − 1. The spec's `kind` is the core's `schedule`.
- * - step sizes: `stepFraction` is a fraction of ε in both layers; the core's attacks take an absolute
- *   `stepSize` = stepFraction · ε, computed here (evaluation) or per batch by the trainer (training, where ε moves).
+ * - ε schedule: `kind` in both layers; the spec counts epochs as people do (`steps[].epoch`, 1-based, whole
+ *   epochs; `value`), the core counts progress in fractional epochs from 0 (`steps[].atEpoch`; `eps`): epoch n of
+ *   the spec is atEpoch n − 1. Different words because they are different numbers.
+ * - step sizes: `stepFraction` is a fraction of ε in both layers (the spec's older `stepSize` is read as it, with
+ *   a warning); the core's attacks take an absolute `stepSize` = stepFraction · ε, computed here (evaluation) or
+ *   per batch by the trainer (training, where ε moves).
  */
 import type { ResolvedEvalAttack, Spec, TrainBaselineSource } from '../schemas/spec';
 import type { EpsCurveSpec, EvalAttack } from '../tensor/eval';
@@ -26,7 +27,7 @@ export function trainingConfig(spec: Spec): TrainingConfigInput {
     lrSchedule: { type: t.lrSchedule },
     epsilon: {
       max: e.max,
-      schedule: e.kind === 'linear' || e.kind === 'cosine' ? (e.warmupEpochs > 0 ? e.kind : 'constant') : e.kind,
+      kind: e.kind === 'linear' || e.kind === 'cosine' ? (e.warmupEpochs > 0 ? e.kind : 'constant') : e.kind,
       warmupEpochs: e.kind === 'linear' || e.kind === 'cosine' ? e.warmupEpochs : 0,
       ...(e.kind === 'steps' ? { steps: (e.steps ?? []).map((s) => ({ atEpoch: s.epoch - 1, eps: s.value })) } : {}),
     },
@@ -81,7 +82,7 @@ export function evalAttack(a: ResolvedEvalAttack): EvalAttack {
     eps,
     steps: a.steps,
     restarts: a.restarts,
-    stepSize: a.stepSize * eps,
+    stepSize: a.stepFraction * eps,
     randomStart: a.randomStart,
   };
 }
@@ -89,7 +90,13 @@ export function evalAttack(a: ResolvedEvalAttack): EvalAttack {
 /** The ε curve of an evaluation: the first iterative spec attack (or the first) swept over `evaluation.epsCurve`. */
 export function epsCurve(spec: Spec): EpsCurveSpec {
   const a = curveAttack(spec);
-  return { norm: a.norm, steps: a.steps, restarts: 1, stepFraction: a.stepSize, epsilons: spec.evaluation.epsCurve };
+  return {
+    norm: a.norm,
+    steps: a.steps,
+    restarts: 1,
+    stepFraction: a.stepFraction,
+    epsilons: spec.evaluation.epsCurve,
+  };
 }
 
 /** The spec attack the ε curve follows and the gate falls back to. */

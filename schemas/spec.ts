@@ -176,13 +176,22 @@ export type TrainingAttackSpec = z.infer<typeof TrainingAttackSpec>;
 /** @deprecated the older name of `TrainingAttackSpec` */
 export type TrainingAttack = TrainingAttackSpec;
 
-export const EpsilonStep = z.strictObject({
+export const EpsilonStepSpec = z.strictObject({
   epoch: z.int().min(1).meta({ description: 'first epoch (1-based) this ε applies to' }),
   value: z.number().min(0),
 });
-export type EpsilonStep = z.infer<typeof EpsilonStep>;
+export type EpsilonStepSpec = z.infer<typeof EpsilonStepSpec>;
+/** @deprecated the older name of `EpsilonStepSpec` */
+export const EpsilonStep = EpsilonStepSpec;
+/** @deprecated the older name of `EpsilonStepSpec` */
+export type EpsilonStep = EpsilonStepSpec;
 
-export const EpsilonSchedule = z
+/**
+ * ε during training. The core's `EpsilonSchedule` (tensor/training/config.ts) uses the same `kind` words; its steps
+ * count progress from 0 (`atEpoch`, fractional) where the spec counts epochs from 1 (`epoch`): the mapping
+ * (activities/spec-to-core.ts) turns epoch n into atEpoch n − 1.
+ */
+export const EpsilonScheduleSpec = z
   .strictObject({
     max: z.number().positive().max(255).default(0.1).meta({ description: 'the largest ε (pixels scaled to [0, 1])' }),
     kind: z
@@ -191,13 +200,17 @@ export const EpsilonSchedule = z
       .meta({ description: 'constant; linear or cosine ramp over warmupEpochs; or the steps list' }),
     warmupEpochs: z.int().min(0).default(1).meta({ description: 'epochs to ramp ε from 0 to max (linear, cosine)' }),
     steps: z
-      .array(EpsilonStep)
+      .array(EpsilonStepSpec)
       .min(1)
       .optional()
       .meta({ description: 'kind steps: ε per epoch range; before the first step ε is 0' }),
   })
   .meta({ description: 'ε during training' });
-export type EpsilonSchedule = z.infer<typeof EpsilonSchedule>;
+export type EpsilonScheduleSpec = z.infer<typeof EpsilonScheduleSpec>;
+/** @deprecated the older name of `EpsilonScheduleSpec` */
+export const EpsilonSchedule = EpsilonScheduleSpec;
+/** @deprecated the older name of `EpsilonScheduleSpec` */
+export type EpsilonSchedule = EpsilonScheduleSpec;
 
 export const ProbeSpec = z
   .strictObject({
@@ -282,26 +295,33 @@ export const TrainingSpec = z
   .meta({ description: 'the adversarial training budget' });
 export type TrainingSpec = z.infer<typeof TrainingSpec>;
 
-export const EvalAttack = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a name of letters, digits, . _ -'),
-  norm: Norm.default('linf'),
-  eps: z.number().min(0).optional().meta({ description: 'the attack ε; epsilon.max when absent' }),
-  steps: z.int().min(1).max(10000).default(20),
-  restarts: z.int().min(1).max(100).default(1),
-  stepSize: z
-    .number()
-    .positive()
-    .max(10)
-    .default(0.25)
-    .meta({ description: 'PGD step as a fraction of ε (ε/4 by default, as in the reference evaluation)' }),
-  randomStart: z.boolean().default(true),
-});
-export type EvalAttack = z.infer<typeof EvalAttack>;
+export const EvalAttackSpec = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a name of letters, digits, . _ -'),
+    norm: Norm.default('linf'),
+    eps: z.number().min(0).optional().meta({ description: 'the attack ε; epsilon.max when absent' }),
+    steps: z.int().min(1).max(10000).default(20),
+    restarts: z.int().min(1).max(100).default(1),
+    stepFraction: z.number().positive().max(10).optional().meta({
+      description: 'PGD step as a fraction of ε (ε/4, 0.25, when absent, as in the reference evaluation)',
+    }),
+    stepSize: z.number().positive().max(10).optional().meta({
+      description: 'deprecated: the older name of stepFraction (accepted in spec version 1 with a warning)',
+      deprecated: true,
+    }),
+    randomStart: z.boolean().default(true),
+  })
+  .transform(({ stepSize, stepFraction, ...rest }) => ({ ...rest, stepFraction: stepFraction ?? stepSize ?? 0.25 }));
+export type EvalAttackSpec = z.infer<typeof EvalAttackSpec>;
+/** @deprecated the older name of `EvalAttackSpec` */
+export const EvalAttack = EvalAttackSpec;
+/** @deprecated the older name of `EvalAttackSpec` */
+export type EvalAttack = EvalAttackSpec;
 
 export const EvaluationSpec = z
   .strictObject({
     attacks: z
-      .array(EvalAttack)
+      .array(EvalAttackSpec)
       .min(1)
       .prefault([{ name: 'pgd20' }]),
     epsCurve: z
@@ -370,7 +390,7 @@ const SpecObject = z.strictObject({
   dataset: DatasetSpec.prefault({}),
   model: ModelSpec.prefault({}),
   attack: TrainingAttackSpec.prefault({}),
-  epsilon: EpsilonSchedule.prefault({}),
+  epsilon: EpsilonScheduleSpec.prefault({}),
   training: TrainingSpec.prefault({}),
   evaluation: EvaluationSpec.prefault({}),
   gate: GateSpec.prefault({}),
@@ -475,6 +495,16 @@ export function specWarnings(input: unknown): string[] {
         ('stepFraction' in attack ? '; attack.stepFraction is set and wins' : ''),
     );
   }
+  const attacks = (input as { evaluation?: { attacks?: unknown } } | null)?.evaluation?.attacks;
+  (Array.isArray(attacks) ? attacks : []).forEach((a: unknown, i) => {
+    if (a && typeof a === 'object' && 'stepSize' in a) {
+      out.push(
+        `evaluation.attacks.${i}.stepSize: deprecated, write evaluation.attacks.${i}.stepFraction (the same ` +
+          'fraction of ε)' +
+          ('stepFraction' in a ? `; evaluation.attacks.${i}.stepFraction is set and wins` : ''),
+      );
+    }
+  });
   return out;
 }
 

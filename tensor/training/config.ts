@@ -8,19 +8,21 @@ import { z } from 'zod';
  * - linear: min(ε_max · progress / warmupEpochs, ε_max);
  * - cosine: ε_max · (1 − cos(π · min(progress / warmupEpochs, 1))) / 2;
  * - steps: the ε of the last `steps` entry whose atEpoch ≤ progress (0 before the first one).
+ * `kind` names the same shapes as the spec's `epsilon.kind`; `atEpoch` is progress counted from 0 (fractional),
+ * where the spec's `steps[].epoch` counts epochs from 1.
  */
 export const EpsilonSchedule = z
   .strictObject({
     max: z.number().min(0).meta({ description: 'the largest ε, in pixel units (images are in [0,1])' }),
-    schedule: z.enum(['constant', 'linear', 'cosine', 'steps']).default('constant'),
+    kind: z.enum(['constant', 'linear', 'cosine', 'steps']).default('constant'),
     warmupEpochs: z.number().min(0).default(0).meta({ description: 'fractional epochs of the linear/cosine ramp' }),
     steps: z
       .array(z.strictObject({ atEpoch: z.number().min(0), eps: z.number().min(0) }))
       .optional()
-      .meta({ description: 'for schedule "steps": ε from atEpoch on, in ascending atEpoch order' }),
+      .meta({ description: 'for kind "steps": ε from atEpoch (0-based, fractional epochs) on, in ascending order' }),
   })
   .superRefine((s, ctx) => {
-    if (s.schedule === 'steps') {
+    if (s.kind === 'steps') {
       if (!s.steps || s.steps.length === 0) {
         ctx.addIssue({ code: 'custom', message: 'schedule "steps" needs a non-empty steps list', path: ['steps'] });
         return;
@@ -43,7 +45,7 @@ export const EpsilonSchedule = z
         }
       }
     } else if (s.steps !== undefined) {
-      ctx.addIssue({ code: 'custom', message: `steps is only used by schedule "steps", not "${s.schedule}"` });
+      ctx.addIssue({ code: 'custom', message: `steps is only used by kind "steps", not "${s.kind}"` });
     }
   });
 export type EpsilonSchedule = z.infer<typeof EpsilonSchedule>;
@@ -209,13 +211,22 @@ export type TrainingConfigInput = z.input<typeof TrainingConfig>;
 
 /**
  * Renames the keys of configs written by older builds (checkpoint headers): `attack.stepSizeFraction` is now
- * `attack.stepFraction`. Returns the input itself when nothing needed renaming.
+ * `attack.stepFraction`, `epsilon.schedule` is `epsilon.kind`. Returns the input itself when nothing needed renaming.
  */
 export function migrateTrainingConfig(input: unknown): unknown {
-  const attack = (input as { attack?: Record<string, unknown> } | undefined)?.attack;
-  if (!attack || typeof attack !== 'object' || !('stepSizeFraction' in attack)) return input;
-  const { stepSizeFraction, ...rest } = attack;
-  return { ...(input as object), attack: { ...rest, stepFraction: stepSizeFraction } };
+  if (!input || typeof input !== 'object') return input;
+  let out = input as Record<string, unknown>;
+  const attack = out.attack as Record<string, unknown> | undefined;
+  if (attack && typeof attack === 'object' && 'stepSizeFraction' in attack) {
+    const { stepSizeFraction, ...rest } = attack;
+    out = { ...out, attack: { ...rest, stepFraction: stepSizeFraction } };
+  }
+  const epsilon = out.epsilon as Record<string, unknown> | undefined;
+  if (epsilon && typeof epsilon === 'object' && 'schedule' in epsilon) {
+    const { schedule, ...rest } = epsilon;
+    out = { ...out, epsilon: { ...rest, kind: schedule } };
+  }
+  return out;
 }
 
 /** Parses a training config, filling defaults; throws an Error listing every problem. */

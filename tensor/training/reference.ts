@@ -166,7 +166,7 @@ export function referenceConfig(
   };
   if (o.mode === 'adversarial') {
     const recipe = o.recipe ?? 'pgd';
-    config.epsilon = { max: o.eps, schedule: 'linear', warmupEpochs: 1 };
+    config.epsilon = { max: o.eps, kind: 'linear', warmupEpochs: 1 };
     const stepFraction = RECIPE_DEFAULTS[recipe].stepFraction;
     if (recipe === 'pgd') {
       config.attack = { norm: 'linf', steps: 7, stepFraction, restarts: 1, randomStart: true };

@@ -8,7 +8,7 @@ export function epsilonAt(s: EpsilonSchedule, progress: number): number {
   if (!Number.isFinite(progress) || progress < 0) {
     throw new Error(`epsilonAt needs progress ≥ 0 in fractional epochs, got ${progress}`);
   }
-  switch (s.schedule) {
+  switch (s.kind) {
     case 'constant':
       return s.max;
     case 'linear':

@@ -55,7 +55,7 @@ const FULL: SpecInput = {
   },
   evaluation: {
     attacks: [
-      { name: 'a', norm: 'l2', eps: 0.5, steps: 10, restarts: 2, stepSize: 0.2, randomStart: false },
+      { name: 'a', norm: 'l2', eps: 0.5, steps: 10, restarts: 2, stepFraction: 0.2, randomStart: false },
       { name: 'b', steps: 1 },
     ],
     epsCurve: [0, 0.1],
@@ -135,7 +135,7 @@ const CHANGED: Record<string, unknown> = {
   'evaluation.attacks.0.eps': 0.6,
   'evaluation.attacks.0.steps': 11,
   'evaluation.attacks.0.restarts': 3,
-  'evaluation.attacks.0.stepSize': 0.3,
+  'evaluation.attacks.0.stepFraction': 0.3,
   'evaluation.attacks.0.randomStart': true,
   'evaluation.epsCurve': [0, 0.2],
   'evaluation.testImages': 300,
@@ -295,7 +295,7 @@ describe('spec → core: every leaf arrives', () => {
     walk(schema, '');
     // deprecated spellings stay out of the full spec (they parse into their new names)
     assert.deepEqual(
-      missing.filter((m) => m !== 'attack.stepSize'),
+      missing.filter((m) => m !== 'attack.stepSize' && m !== 'evaluation.attacks.0.stepSize'),
       [],
     );
   });

@@ -37,7 +37,7 @@ describe('defaults', () => {
     assert.equal(spec.training.optimizer, 'adam');
     assert.equal(spec.training.tradesBeta, undefined);
     assert.deepEqual(spec.evaluation.attacks, [
-      { name: 'pgd20', norm: 'linf', steps: 20, restarts: 1, stepSize: 0.25, randomStart: true, eps: 0.1 },
+      { name: 'pgd20', norm: 'linf', steps: 20, restarts: 1, stepFraction: 0.25, randomStart: true, eps: 0.1 },
     ]);
     assert.deepEqual(spec.evaluation.epsCurve, [0, 0.025, 0.05, 0.075, 0.1, 0.15]);
     assert.deepEqual(spec.gate, {
@@ -278,6 +278,14 @@ describe('vocabulary: stepFraction', () => {
       'attack.stepSize: deprecated, write attack.stepFraction (the same fraction of ε)',
     ]);
     assert.deepEqual(specWarnings({ version: 1, attack: { stepFraction: 0.4 } }), []);
+    const evalOld = { version: 1, evaluation: { attacks: [{ name: 'a', stepSize: 0.5 }, { name: 'b' }] } };
+    assert.deepEqual(
+      parseSpec(evalOld).evaluation.attacks.map((a) => a.stepFraction),
+      [0.5, 0.25],
+    );
+    assert.deepEqual(specWarnings(evalOld), [
+      'evaluation.attacks.0.stepSize: deprecated, write evaluation.attacks.0.stepFraction (the same fraction of ε)',
+    ]);
     // a parsed spec parses to itself
     const parsed = parseSpec(old);
     assert.deepEqual(parseSpec(parsed), parsed);

@@ -14,7 +14,7 @@ export const RESUME_CONFIGS: [string, TrainingConfigInput][] = [
     'Adam, linear ε warm-up, clean fraction, 2 restarts, accumulation 2, cosine LR',
     {
       ...base,
-      epsilon: { max: 0.1, schedule: 'linear', warmupEpochs: 1 },
+      epsilon: { max: 0.1, kind: 'linear', warmupEpochs: 1 },
       attack: { steps: 3, restarts: 2 },
       cleanFraction: 0.25,
       gradientAccumulation: 2,
@@ -28,7 +28,7 @@ export const RESUME_CONFIGS: [string, TrainingConfigInput][] = [
       optimizer: 'sgd',
       momentum: 0.9,
       learningRate: 0.05,
-      epsilon: { max: 0.5, schedule: 'cosine', warmupEpochs: 1 },
+      epsilon: { max: 0.5, kind: 'cosine', warmupEpochs: 1 },
       attack: { norm: 'l2', steps: 2 },
       tradesBeta: 3,
       labelSmoothing: 0.1,

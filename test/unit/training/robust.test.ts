@@ -84,7 +84,7 @@ describe('adversarial training on Fashion-MNIST', () => {
         batchSize: 32,
         learningRate: 2e-3,
         seed: 2,
-        epsilon: { max: EPS, schedule: 'linear', warmupEpochs: 0.5 },
+        epsilon: { max: EPS, kind: 'linear', warmupEpochs: 0.5 },
         attack: { steps: 4, stepFraction: 0.5 },
       });
       const adv = { clean: accuracy(model, 0), robust: accuracy(model, EPS) };
@@ -113,7 +113,7 @@ describe('adversarial training on Fashion-MNIST', () => {
           batchSize: 32,
           seed: 2,
           method: recipe,
-          epsilon: { max: EPS, schedule: 'linear', warmupEpochs: 0.5 },
+          epsilon: { max: EPS, kind: 'linear', warmupEpochs: 0.5 },
           ...extra,
         });
         const adv = { clean: accuracy(model, 0), robust: accuracy(model, EPS) };
