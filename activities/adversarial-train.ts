@@ -66,7 +66,7 @@ export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTra
 }
 
 /** The trainer's guard summary (0-based epochs, −1 the start) as the payload says it (1-based, 0 the start). */
-function guardReport(g: TrainingRunResult['guard']): TrainResult['guard'] {
+export function guardReport(g: TrainingRunResult['guard']): TrainResult['guard'] {
   if (!g || g.bestEpoch === undefined || g.bestRobust === undefined) return undefined;
   const keptEpoch = (g.finalEpoch ?? g.bestEpoch) + 1;
   const o = g.overfitting;

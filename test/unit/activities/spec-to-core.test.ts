@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { guardReport } from '../../../activities/adversarial-train';
 import { baselineConfig, epsCurve, evalAttack, trainingConfig } from '../../../activities/spec-to-core';
 import { parseSpec } from '../../../schemas/spec';
 import type { Spec, SpecInput } from '../../../schemas/spec';
@@ -308,5 +309,31 @@ describe('spec → core: every leaf arrives', () => {
     };
     assert.equal(dropped(base), dropped(parseSpec(setIn(FULL, 'training.weightDecay', 0.001))));
     assert.notEqual(coreView(base), coreView(parseSpec(setIn(FULL, 'training.weightDecay', 0.001))));
+  });
+});
+
+describe('the guard in the training result', () => {
+  it('counts epochs from 1 (0 = the starting model) and words the overfitting warning', () => {
+    const r = guardReport({
+      bestEpoch: -1,
+      bestRobust: 0.62,
+      finalEpoch: -1,
+      overfitting: { epoch: 0, robust: 0.37, previousEpoch: -1, previousRobust: 0.62 },
+      probeRobust: [0.62, 0.37],
+    });
+    assert.deepEqual(r, {
+      keptEpoch: 0,
+      bestEpoch: 0,
+      bestRobust: 0.62,
+      probeRobust: [0.62, 0.37],
+      overfitting: { epoch: 1, robust: 0.37, previousEpoch: 0, previousRobust: 0.62 },
+      warning:
+        'catastrophic overfitting: the probe robust accuracy fell from 0.620 (the starting model) to 0.370 in ' +
+        "epoch 1; training stopped and the model is the starting model's",
+    });
+    const kept = guardReport({ bestEpoch: 2, bestRobust: 0.7, finalEpoch: 2, probeRobust: [0.1, 0.5, 0.6, 0.7, 0.65] });
+    assert.equal(kept?.keptEpoch, 3);
+    assert.equal(kept?.warning, undefined);
+    assert.equal(guardReport(undefined), undefined);
   });
 });
