@@ -553,9 +553,9 @@ export class Trainer {
     const logits = logitsFunction(this.model);
     let clean = 0;
     let robust = 0;
-    // chunks of a training batch, with a turn of the event loop between them: a long synchronous probe would hold
+    // chunks of at most 16 images, with a turn of the event loop between them: a long synchronous probe would hold
     // up the caller's I/O (heartbeats, a metrics endpoint) for much longer than one training batch does
-    const size = Math.min(c.batchSize, 256);
+    const size = Math.min(c.batchSize, 16);
     for (let start = 0; start < idx.length; start += size) {
       if (start > 0) await new Promise((resolve) => setImmediate(resolve));
       const { x, y } = makeBatch(this.data, idx, start, size);
