@@ -1,10 +1,14 @@
+import { Context } from '@temporalio/activity';
+import { Failure, fail } from '../schemas/failures';
 import type { AdversarialTrainInput, TrainResult } from '../schemas/payloads';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
 import { checkModelFits, readModel, writeModel } from './models';
 import { runPrefix } from './names';
-import { adversarialConfig, runTraining } from './training-run';
+import { trainingConfig } from './spec-to-core';
+import { runTraining } from './training-run';
+import type { TrainingRunResult } from './training-run';
 
 /**
  * adversarialTrain: PGD (or TRADES) adversarial training of the prepared model per the spec, resumable from the
@@ -30,7 +34,7 @@ export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTra
       deps,
       model,
       train,
-      config: adversarialConfig(spec),
+      config: trainingConfig(spec),
       place: { bucket, prefix: `${prefix}hardened/checkpoints/` },
       earlierPlaces: (input.resumeFrom ?? []).map((e) => ({
         bucket,
@@ -42,6 +46,11 @@ export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTra
       temporalRunId,
       reportProgress: true,
     });
+    const guard = guardReport(r.guard);
+    if (guard?.overfitting && spec.training.onOverfitting === 'fail') {
+      throw fail(Failure.CatastrophicOverfitting, guard.warning ?? 'catastrophic overfitting', guard);
+    }
+    if (guard?.warning) log(guard.warning);
     const { files: _files, ...ref } = await writeModel(deps.store, model, bucket, `${prefix}hardened/`, {
       architecture: input.model.architecture,
     });
@@ -55,8 +64,41 @@ export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTra
       ...(r.finalLoss !== undefined && Number.isFinite(r.finalLoss) ? { finalLoss: r.finalLoss } : {}),
       seconds: r.seconds,
       backend,
+      ...(guard ? { guard } : {}),
     };
   } finally {
     model.dispose();
+  }
+}
+
+/** The trainer's guard summary (0-based epochs, −1 the start) as the payload says it (1-based, 0 the start). */
+export function guardReport(g: TrainingRunResult['guard']): TrainResult['guard'] {
+  if (!g || g.bestEpoch === undefined || g.bestRobust === undefined) return undefined;
+  const keptEpoch = (g.finalEpoch ?? g.bestEpoch) + 1;
+  const o = g.overfitting;
+  const overfitting = o
+    ? { epoch: o.epoch + 1, robust: o.robust, previousEpoch: o.previousEpoch + 1, previousRobust: o.previousRobust }
+    : undefined;
+  const at = (e: number) => (e === 0 ? 'the starting model' : `epoch ${e}`);
+  const warning = overfitting
+    ? `catastrophic overfitting: the probe robust accuracy fell from ${overfitting.previousRobust.toFixed(3)} ` +
+      `(${at(overfitting.previousEpoch)}) to ${overfitting.robust.toFixed(3)} in epoch ${overfitting.epoch}; ` +
+      `training stopped and the model is ${at(keptEpoch)}'s`
+    : undefined;
+  return {
+    keptEpoch,
+    bestEpoch: g.bestEpoch + 1,
+    bestRobust: g.bestRobust,
+    probeRobust: g.probeRobust,
+    ...(overfitting ? { overfitting } : {}),
+    ...(warning ? { warning } : {}),
+  };
+}
+
+function log(message: string): void {
+  try {
+    Context.current().log.warn(message);
+  } catch {
+    process.stderr.write(`${message}\n`);
   }
 }

@@ -11,7 +11,7 @@ import type { SuiteAttackEntry, SuiteShardState } from '../tensor/eval/suite';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, heartbeat, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
-import { toCoreAttack } from './evaluate';
+import { evalAttack } from './spec-to-core';
 import { checkModelFits, readModel } from './models';
 
 /**
@@ -51,7 +51,7 @@ function phases(spec: Spec, numClasses: number): { norm: Norm; eps: number; atta
   const listed = spec.evaluation.attacks.map((a) => ({
     norm: a.norm,
     eps: a.eps,
-    attacks: [customAttackEntry(toCoreAttack(a))],
+    attacks: [customAttackEntry(evalAttack(a))],
   }));
   const { suite } = spec.evaluation;
   if (suite === 'custom') return listed;

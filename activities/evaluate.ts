@@ -1,7 +1,5 @@
 import type { EvaluateInput, EvaluationExtrasRef, Metrics, ReduceEvaluationInput } from '../schemas/payloads';
-import type { ResolvedEvalAttack } from '../schemas/spec';
 import { blackBoxFlag, evaluate, reduceSuite, sampleAdversarialExamples, sanityPanel } from '../tensor/eval';
-import type { EvalAttack } from '../tensor/eval';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, heartbeat, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
@@ -9,6 +7,7 @@ import type { ShardFile } from './evaluate-shard';
 import { buildMetrics } from './evaluation-metrics';
 import type { EvaluationExtras } from './evaluation-metrics';
 import { checkModelFits, readModel } from './models';
+import { curveAttack, epsCurve, evalAttack } from './spec-to-core';
 
 /** Where an evaluation keeps the example images it drew (the report reads them). */
 export const examplesKey = (workflowId: string, role: 'baseline' | 'hardened') =>
@@ -27,24 +26,18 @@ export async function evaluateModel(deps: ActivityDeps, input: EvaluateInput): P
   const model = await readModel(deps.store, input.model);
   try {
     checkModelFits(model, test, input.model.uri);
-    const attacks = spec.evaluation.attacks.map(toCoreAttack);
-    const curveAttack = spec.evaluation.attacks.find((a) => a.steps > 1) ?? spec.evaluation.attacks[0];
+    const attacks = spec.evaluation.attacks.map(evalAttack);
+    const curve = curveAttack(spec);
     const report = await evaluate(model, test, {
       attacks,
-      epsCurve: {
-        norm: curveAttack.norm,
-        steps: curveAttack.steps,
-        restarts: 1,
-        stepFraction: curveAttack.stepSize,
-        epsilons: spec.evaluation.epsCurve,
-      },
+      epsCurve: epsCurve(spec),
       batchSize: spec.evaluation.batchSize,
       seed: spec.training.seed,
       onProgress: (done, total) => heartbeat({ role, done, total }),
     });
-    const gateAttack = spec.evaluation.attacks.find((a) => a.name === spec.gate.attack) ?? curveAttack;
+    const gateAttack = spec.evaluation.attacks.find((a) => a.name === spec.gate.attack) ?? curve;
     const gateRobust = report.perClassRobust.find((r) => r.attack === gateAttack.name)?.accuracy;
-    const samples = await sampleAdversarialExamples(model, test, toCoreAttack(gateAttack), {
+    const samples = await sampleAdversarialExamples(model, test, evalAttack(gateAttack), {
       count: spec.evaluation.examples,
     });
     const key = examplesKey(workflowId, role);
@@ -85,21 +78,6 @@ export async function evaluateModel(deps: ActivityDeps, input: EvaluateInput): P
   }
 }
 
-/** The spec's attack (step size as a fraction of ε) as the core takes it (absolute step size). */
-export function toCoreAttack(a: ResolvedEvalAttack): EvalAttack {
-  const eps = a.eps;
-  return {
-    name: a.name,
-    method: 'pgd',
-    norm: a.norm,
-    eps,
-    steps: a.steps,
-    restarts: a.restarts,
-    stepSize: a.stepSize * eps,
-    randomStart: a.randomStart,
-  };
-}
-
 /** Where the extras activity keeps what it measured. */
 export const extrasKey = (workflowId: string, role: 'baseline' | 'hardened') =>
   `${workPrefix(workflowId)}${role}/extras.json`;
@@ -120,21 +98,15 @@ export async function evaluationExtras(deps: ActivityDeps, input: EvaluateInput)
   const timer = setInterval(() => heartbeat({ role, extras: true }), 5_000);
   try {
     checkModelFits(model, test, input.model.uri);
-    const curveAttack = spec.evaluation.attacks.find((a) => a.steps > 1) ?? spec.evaluation.attacks[0];
+    const curve = curveAttack(spec);
     const report = await evaluate(model, test, {
-      epsCurve: {
-        norm: curveAttack.norm,
-        steps: curveAttack.steps,
-        restarts: 1,
-        stepFraction: curveAttack.stepSize,
-        epsilons: spec.evaluation.epsCurve,
-      },
+      epsCurve: epsCurve(spec),
       batchSize: spec.evaluation.batchSize,
       seed: spec.training.seed,
       onProgress: (done, total) => heartbeat({ role, done, total }),
     });
-    const exampleAttack = spec.evaluation.attacks.find((a) => a.name === spec.gate.attack) ?? curveAttack;
-    const samples = await sampleAdversarialExamples(model, test, toCoreAttack(exampleAttack), {
+    const exampleAttack = spec.evaluation.attacks.find((a) => a.name === spec.gate.attack) ?? curve;
+    const samples = await sampleAdversarialExamples(model, test, evalAttack(exampleAttack), {
       count: spec.evaluation.examples,
     });
     const imagesKey = examplesKey(workflowId, role);

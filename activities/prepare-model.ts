@@ -11,6 +11,7 @@ import { ensureBackend, execution, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
 import { artifactPaths } from '../artifacts/store';
 import { checkModelFits, readModel, readPointer, writeModel } from './models';
+import { baselineConfig } from './spec-to-core';
 import { runTraining } from './training-run';
 
 /**
@@ -126,13 +127,7 @@ async function trainBaseline(
       deps,
       model,
       train,
-      config: {
-        epochs: budget.epochs,
-        batchSize: budget.batchSize,
-        optimizer: 'adam',
-        learningRate: budget.learningRate,
-        seed: budget.seed,
-      },
+      config: baselineConfig(budget),
       place: { bucket, prefix: `${prefix}baseline/checkpoints/` },
       checkpointEvery: spec.training.checkpointEveryBatches,
       backend,

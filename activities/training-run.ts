@@ -3,7 +3,6 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import type * as tf from '@tensorflow/tfjs';
 import { Failure, fail } from '../schemas/failures';
 import type { Backend, TrainHeartbeat, TrainProgress } from '../schemas/payloads';
-import type { Spec } from '../schemas/spec';
 import type { ImageDataset } from '../tensor/data';
 import {
   CheckpointError,
@@ -13,7 +12,7 @@ import {
   deserializeCheckpoint,
   parseTrainingConfig,
 } from '../tensor/training';
-import type { TrainingConfigInput } from '../tensor/training';
+import type { GuardSummary, TrainingConfigInput } from '../tensor/training';
 import type { ActivityDeps } from './deps';
 
 /** Where one training phase of a run keeps its checkpoints (`<run prefix>/<phase>/checkpoints/`). */
@@ -48,6 +47,8 @@ export interface TrainingRunResult {
   resumedAtBatch?: number;
   finalLoss?: number;
   seconds: number;
+  /** guarded runs: the guard's decisions and the probe of each epoch (0-based epochs, as the core counts) */
+  guard?: GuardSummary & { probeRobust: number[] };
 }
 
 /** Checkpoint keys sort by their batch cursor: `ckpt-000000120.bin`. */
@@ -178,6 +179,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
       resumedAtBatch: resume?.cursor,
       finalLoss: last?.loss,
       seconds: (performance.now() - started) / 1000,
+      ...(trainer.probeCount > 0 ? { guard: { ...trainer.guard, probeRobust: probeHistory(trainer) } } : {}),
     };
   } finally {
     trainer.dispose();
@@ -217,6 +219,12 @@ async function newestCheckpoint(
   return undefined;
 }
 
+/** The guard's probe robust accuracy: the starting weights, then each epoch. */
+function probeHistory(trainer: Trainer): number[] {
+  const start = trainer.guard.start;
+  return [...(start ? [start.robust] : []), ...trainer.epochHistory.flatMap((h) => (h.probe ? [h.probe.robust] : []))];
+}
+
 function activityContext(): Context | undefined {
   try {
     return Context.current();
@@ -229,40 +237,4 @@ function log(message: string): void {
   const ctx = activityContext();
   if (ctx) ctx.log.warn(message);
   else process.stderr.write(`${message}\n`);
-}
-
-/** Maps the spec's training sections onto the tensor core's training config. */
-export function adversarialConfig(spec: Spec): TrainingConfigInput {
-  const { training: t, epsilon: e, attack: a } = spec;
-  return {
-    epochs: t.epochs,
-    batchSize: t.batchSize,
-    optimizer: t.optimizer,
-    ...(t.optimizer === 'sgd' ? { momentum: t.momentum } : {}),
-    learningRate: t.learningRate,
-    lrSchedule: lrSchedule(spec),
-    epsilon: {
-      max: e.max,
-      schedule: e.kind === 'linear' || e.kind === 'cosine' ? (e.warmupEpochs > 0 ? e.kind : 'constant') : e.kind,
-      warmupEpochs: e.kind === 'linear' || e.kind === 'cosine' ? e.warmupEpochs : 0,
-      ...(e.kind === 'steps' ? { steps: (e.steps ?? []).map((s) => ({ atEpoch: s.epoch - 1, eps: s.value })) } : {}),
-    },
-    attack: {
-      norm: a.norm,
-      steps: a.steps,
-      stepSizeFraction: a.stepSize,
-      restarts: a.restarts,
-      randomStart: a.randomStart,
-    },
-    ...(t.tradesBeta !== undefined ? { tradesBeta: t.tradesBeta } : {}),
-    labelSmoothing: t.labelSmoothing,
-    gradientAccumulation: t.gradientAccumulation,
-    cleanFraction: t.cleanFraction,
-    seed: t.seed,
-    divergence: { maxLoss: t.maxLoss },
-  };
-}
-
-function lrSchedule(spec: Spec): TrainingConfigInput['lrSchedule'] {
-  return { type: spec.training.lrSchedule };
 }

@@ -2,8 +2,8 @@
 // Temporal client lives in ./client-session (imported inside a command's run).
 import { join } from 'node:path';
 import { resolveHome } from '../infra/config';
-import { loadSpec } from '../schemas/load';
-import { SpecError } from '../schemas/spec';
+import { readSpecFile } from '../schemas/load';
+import { SpecError, parseSpec, specWarnings } from '../schemas/spec';
 import type { Spec } from '../schemas/spec';
 import { UsageError } from './command';
 
@@ -40,7 +40,9 @@ export function positiveInt(value: string | undefined, flag: string): number | u
  */
 export async function loadSpecOrReport(file: string): Promise<Spec | undefined> {
   try {
-    return await loadSpec(file);
+    const raw = await readSpecFile(file);
+    for (const w of specWarnings(raw)) log(`${file}: warning: ${w}`);
+    return parseSpec(raw, file);
   } catch (err) {
     if (err instanceof SpecError) {
       log(err.message);

@@ -21,6 +21,11 @@ export const Failure = {
   InvalidModel: 'InvalidModel',
   /** Training loss became NaN/Infinity or exceeded `training.maxLoss`. */
   Diverged: 'Diverged',
+  /**
+   * The guard's probe robust accuracy fell by more than `training.probe.maxDrop` in one epoch and
+   * `training.onOverfitting` is `fail` (with `warn` the run goes on from the epoch before).
+   */
+  CatastrophicOverfitting: 'CatastrophicOverfitting',
   /** The requested compute backend is not available on the worker (e.g. tensorflow-gpu without a GPU). */
   BackendUnavailable: 'BackendUnavailable',
   /** The object store refused the credentials or the bucket policy forbids the operation. */

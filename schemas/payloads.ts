@@ -187,6 +187,28 @@ export const TrainResult = z.strictObject({
   finalLoss: z.number().optional(),
   seconds,
   backend: Backend,
+  /** Guarded runs: the probe after each epoch, and the decisions taken on it (epochs 1-based; 0 = the start). */
+  guard: z
+    .strictObject({
+      /** the epoch whose weights are the hardened model (the best probe under training.keepBest) */
+      keptEpoch: z.int().min(0),
+      /** the epoch with the best probe robust accuracy */
+      bestEpoch: z.int().min(0),
+      bestRobust: z.number().min(0).max(1),
+      /** probe robust accuracy per epoch, the starting model first */
+      probeRobust: z.array(z.number().min(0).max(1)),
+      /** set when training stopped on a collapse of the probe (catastrophic overfitting) */
+      overfitting: z
+        .strictObject({
+          epoch: z.int().min(1),
+          robust: z.number(),
+          previousEpoch: z.int().min(0),
+          previousRobust: z.number(),
+        })
+        .optional(),
+      warning: z.string().optional(),
+    })
+    .optional(),
 });
 export type TrainResult = z.infer<typeof TrainResult>;
 

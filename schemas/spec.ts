@@ -152,29 +152,54 @@ export const ModelSpec = z
   .meta({ description: 'the model to harden' });
 export type ModelSpec = z.infer<typeof ModelSpec>;
 
-export const TrainingAttack = z
+export const TrainingAttackSpec = z
   .strictObject({
     norm: Norm.default('linf'),
-    steps: z.int().min(1).max(1000).default(7),
-    stepSize: z
+    steps: z.int().min(1).max(1000).default(7).meta({ description: 'PGD steps (method fgsm-rs takes one)' }),
+    stepFraction: z
       .number()
       .positive()
       .max(10)
-      .default(0.25)
-      .meta({ description: 'PGD step as a fraction of the current ε' }),
+      .optional()
+      .meta({
+        description:
+          "the attack's step as a fraction of the current ε; the method's published default when absent " +
+          '(0.25; fgsm-rs 1.25)',
+      }),
+    stepSize: z.number().positive().max(10).optional().meta({
+      description: 'deprecated: the older name of stepFraction (accepted in spec version 1 with a warning)',
+      deprecated: true,
+    }),
     restarts: z.int().min(1).max(100).default(1),
     randomStart: z.boolean().default(true),
   })
-  .meta({ description: 'the PGD attack used to craft training examples' });
-export type TrainingAttack = z.infer<typeof TrainingAttack>;
+  .transform(({ stepSize, stepFraction, ...rest }) => ({
+    ...rest,
+    ...((stepFraction ?? stepSize) !== undefined ? { stepFraction: stepFraction ?? stepSize } : {}),
+  }))
+  .meta({ description: 'the attack used to craft training examples' });
+/** @deprecated the older name of `TrainingAttackSpec` */
+export const TrainingAttack = TrainingAttackSpec;
+export type TrainingAttackSpec = z.infer<typeof TrainingAttackSpec>;
+/** @deprecated the older name of `TrainingAttackSpec` */
+export type TrainingAttack = TrainingAttackSpec;
 
-export const EpsilonStep = z.strictObject({
+export const EpsilonStepSpec = z.strictObject({
   epoch: z.int().min(1).meta({ description: 'first epoch (1-based) this ε applies to' }),
   value: z.number().min(0).max(255),
 });
-export type EpsilonStep = z.infer<typeof EpsilonStep>;
+export type EpsilonStepSpec = z.infer<typeof EpsilonStepSpec>;
+/** @deprecated the older name of `EpsilonStepSpec` */
+export const EpsilonStep = EpsilonStepSpec;
+/** @deprecated the older name of `EpsilonStepSpec` */
+export type EpsilonStep = EpsilonStepSpec;
 
-export const EpsilonSchedule = z
+/**
+ * ε during training. The core's `EpsilonSchedule` (tensor/training/config.ts) uses the same `kind` words; its steps
+ * count progress from 0 (`atEpoch`, fractional) where the spec counts epochs from 1 (`epoch`): the mapping
+ * (activities/spec-to-core.ts) turns epoch n into atEpoch n − 1.
+ */
+export const EpsilonScheduleSpec = z
   .strictObject({
     max: z.number().positive().max(255).default(0.1).meta({ description: 'the largest ε (pixels scaled to [0, 1])' }),
     kind: z
@@ -183,13 +208,31 @@ export const EpsilonSchedule = z
       .meta({ description: 'constant; linear or cosine ramp over warmupEpochs; or the steps list' }),
     warmupEpochs: z.int().min(0).default(1).meta({ description: 'epochs to ramp ε from 0 to max (linear, cosine)' }),
     steps: z
-      .array(EpsilonStep)
+      .array(EpsilonStepSpec)
       .min(1)
       .optional()
       .meta({ description: 'kind steps: ε per epoch range; before the first step ε is 0' }),
   })
   .meta({ description: 'ε during training' });
-export type EpsilonSchedule = z.infer<typeof EpsilonSchedule>;
+export type EpsilonScheduleSpec = z.infer<typeof EpsilonScheduleSpec>;
+/** @deprecated the older name of `EpsilonScheduleSpec` */
+export const EpsilonSchedule = EpsilonScheduleSpec;
+/** @deprecated the older name of `EpsilonScheduleSpec` */
+export type EpsilonSchedule = EpsilonScheduleSpec;
+
+export const ProbeSpec = z
+  .strictObject({
+    images: z.int().min(0).max(10000).default(256).meta({
+      description:
+        'training images held out (at most a tenth of them) for a PGD probe at epsilon.max after each epoch; 0: none',
+    }),
+    steps: z.int().min(1).max(100).default(5).meta({ description: 'PGD steps of the probe (step ε/4, random start)' }),
+    maxDrop: fraction('a fall of the probe robust accuracy by more than this in one epoch is catastrophic').default(
+      0.2,
+    ),
+  })
+  .meta({ description: 'the guard against catastrophic and robust overfitting' });
+export type ProbeSpec = z.infer<typeof ProbeSpec>;
 
 export const TrainingSpec = z
   .strictObject({
@@ -199,16 +242,41 @@ export const TrainingSpec = z
     momentum: z.number().min(0).lt(1).default(0.9).meta({ description: 'sgd only' }),
     learningRate: z.number().positive().max(10).default(0.001),
     lrSchedule: z
-      .enum(['constant', 'cosine'])
+      .enum(['constant', 'cosine', 'cyclic'])
       .default('constant')
-      .meta({ description: 'constant, or cosine decay from learningRate to 0 over the epochs' }),
-    weightDecay: z.number().min(0).max(1).default(0),
+      .meta({
+        description:
+          'constant; cosine decay from learningRate to 0 over the epochs; or cyclic: one triangle from 0 up to ' +
+          'learningRate at 40% of the run and down to 0 at its end (Wong et al. 2020)',
+      }),
+    weightDecay: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .meta({
+        description:
+          'λ; adam: decoupled as AdamW (w ← w·(1 − lr·λ) before the step); sgd: L2 added to the gradient ' +
+          '(g ← g + λ·w), as torch.optim.SGD',
+      }),
+    method: z
+      .enum(['pgd', 'fgsm-rs', 'trades', 'mart'])
+      .optional()
+      .meta({
+        description:
+          'the recipe: pgd (Madry et al. 2018), fgsm-rs (one FGSM step of 1.25ε from a uniform start, Wong et al. ' +
+          '2020; use lrSchedule cyclic), trades (Zhang et al. 2019, β 6), mart (Wang et al. 2020, β 5); trades when ' +
+          'tradesBeta is set, else pgd, when absent',
+      }),
+    beta: z.number().positive().max(100).optional().meta({
+      description: 'trades and mart: the weight of the robustness term; the published default (6, 5) when absent',
+    }),
     tradesBeta: z
       .number()
       .positive()
       .max(100)
       .optional()
-      .meta({ description: 'use the TRADES loss with this β; PGD adversarial training when absent' }),
+      .meta({ description: 'the older form of method trades with this beta' }),
     labelSmoothing: z.number().min(0).lt(1).default(0),
     gradientAccumulation: z.int().min(1).max(1024).default(1),
     cleanFraction: fraction('share of each batch trained on clean images').default(0),
@@ -219,25 +287,44 @@ export const TrainingSpec = z
       .positive()
       .default(50)
       .meta({ description: 'a loss above this (or NaN) fails the run as Diverged' }),
+    probe: ProbeSpec.prefault({}),
+    keepBest: z.boolean().default(true).meta({
+      description: 'promote the epoch with the best probe robust accuracy, not necessarily the last',
+    }),
+    onOverfitting: z
+      .enum(['warn', 'fail'])
+      .default('warn')
+      .meta({
+        description:
+          'catastrophic overfitting (the probe robust accuracy falls by more than probe.maxDrop in one epoch): ' +
+          'training stops at the previous epoch and the run goes on with a warning, or fails (CatastrophicOverfitting)',
+      }),
   })
   .meta({ description: 'the adversarial training budget' });
 export type TrainingSpec = z.infer<typeof TrainingSpec>;
 
-export const EvalAttack = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a name of letters, digits, . _ -'),
-  norm: Norm.default('linf'),
-  eps: z.number().min(0).max(255).optional().meta({ description: 'the attack ε; epsilon.max when absent' }),
-  steps: z.int().min(1).max(10000).default(20),
-  restarts: z.int().min(1).max(100).default(1),
-  stepSize: z
-    .number()
-    .positive()
-    .max(10)
-    .default(0.25)
-    .meta({ description: 'PGD step as a fraction of ε (ε/4 by default, as in the reference evaluation)' }),
-  randomStart: z.boolean().default(true),
-});
-export type EvalAttack = z.infer<typeof EvalAttack>;
+export const EvalAttackSpec = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a name of letters, digits, . _ -'),
+    norm: Norm.default('linf'),
+    eps: z.number().min(0).max(255).optional().meta({ description: 'the attack ε; epsilon.max when absent' }),
+    steps: z.int().min(1).max(10000).default(20),
+    restarts: z.int().min(1).max(100).default(1),
+    stepFraction: z.number().positive().max(10).optional().meta({
+      description: 'PGD step as a fraction of ε (ε/4, 0.25, when absent, as in the reference evaluation)',
+    }),
+    stepSize: z.number().positive().max(10).optional().meta({
+      description: 'deprecated: the older name of stepFraction (accepted in spec version 1 with a warning)',
+      deprecated: true,
+    }),
+    randomStart: z.boolean().default(true),
+  })
+  .transform(({ stepSize, stepFraction, ...rest }) => ({ ...rest, stepFraction: stepFraction ?? stepSize ?? 0.25 }));
+export type EvalAttackSpec = z.infer<typeof EvalAttackSpec>;
+/** @deprecated the older name of `EvalAttackSpec` */
+export const EvalAttack = EvalAttackSpec;
+/** @deprecated the older name of `EvalAttackSpec` */
+export type EvalAttack = EvalAttackSpec;
 
 /**
  * The evaluation suites. `standard` is AutoAttack's standard suite (the per-example worst case a security team
@@ -267,7 +354,7 @@ export const EvaluationSpec = z
         'custom when the spec lists attacks, standard otherwise',
     }),
     attacks: z
-      .array(EvalAttack)
+      .array(EvalAttackSpec)
       .min(1)
       .optional()
       .meta({
@@ -388,8 +475,8 @@ const SpecObject = z.strictObject({
   description: z.string().max(4096).optional(),
   dataset: DatasetSpec.prefault({}),
   model: ModelSpec.prefault({}),
-  attack: TrainingAttack.prefault({}),
-  epsilon: EpsilonSchedule.prefault({}),
+  attack: TrainingAttackSpec.prefault({}),
+  epsilon: EpsilonScheduleSpec.prefault({}),
   training: TrainingSpec.prefault({}),
   evaluation: EvaluationSpec.prefault({}),
   gate: GateSpec.prefault({}),
@@ -491,6 +578,32 @@ export class SpecError extends Error {
     super(`${origin ? `${origin}: ` : ''}invalid spec\n${lines.map((l) => `  ${l}`).join('\n')}`);
     this.name = 'SpecError';
   }
+}
+
+/**
+ * Deprecated keys a spec input still uses, one line each (`attack.stepSize: deprecated, …`), for the edge that
+ * reads the file to print as warnings. Spec version 1 accepts them; the next version will not.
+ */
+export function specWarnings(input: unknown): string[] {
+  const out: string[] = [];
+  const attack = (input as { attack?: unknown } | null)?.attack;
+  if (attack && typeof attack === 'object' && 'stepSize' in attack) {
+    out.push(
+      'attack.stepSize: deprecated, write attack.stepFraction (the same fraction of ε)' +
+        ('stepFraction' in attack ? '; attack.stepFraction is set and wins' : ''),
+    );
+  }
+  const attacks = (input as { evaluation?: { attacks?: unknown } } | null)?.evaluation?.attacks;
+  (Array.isArray(attacks) ? attacks : []).forEach((a: unknown, i) => {
+    if (a && typeof a === 'object' && 'stepSize' in a) {
+      out.push(
+        `evaluation.attacks.${i}.stepSize: deprecated, write evaluation.attacks.${i}.stepFraction (the same ` +
+          'fraction of ε)' +
+          ('stepFraction' in a ? `; evaluation.attacks.${i}.stepFraction is set and wins` : ''),
+      );
+    }
+  });
+  return out;
 }
 
 /** Validates without throwing; issues carry their input, so `formatSpecErrors` can say what was given. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RngState } from '../random';
 import type { TrainingConfig } from './config';
-import { configHash, TrainingConfig as TrainingConfigSchema } from './config';
+import { configHash, migrateTrainingConfig, TrainingConfig as TrainingConfigSchema } from './config';
 import { CheckpointError } from './errors';
 
 /**
@@ -32,6 +32,29 @@ export interface EpochSummary {
   /** the learning rate of the epoch's last optimizer step */
   lastLr: number;
   seconds: number;
+  /** the guard's probe after this epoch (guarded adversarial runs only) */
+  probe?: ProbeResult;
+}
+
+/** Accuracy on the guard's held-out images, clean and under PGD at `eps`. */
+export interface ProbeResult {
+  eps: number;
+  clean: number;
+  robust: number;
+}
+
+/** The guard's memory (epochs 0-based): the revert point, the best epoch, what stopped the run. */
+export interface GuardState {
+  /** the last accepted epoch: its probe robust accuracy and weights (`model.weights` order) */
+  previous?: { epoch: number; robust: number; weights: NamedArray[] };
+  /** the accepted epoch with the best probe robust accuracy (the later one on a tie) */
+  best?: { epoch: number; robust: number; weights: NamedArray[] };
+  /** set when the probe fell by more than guard.maxDrop: training stopped and the model went back to `previous` */
+  overfitting?: { epoch: number; robust: number; previousEpoch: number; previousRobust: number };
+  /** once done: the epoch whose weights the model holds (−1: the starting weights) */
+  finalEpoch?: number;
+  /** the probe of the starting weights (taken before the first batch; they are epoch −1 above) */
+  start?: ProbeResult;
 }
 
 /** Running sums of the epoch in progress. */
@@ -79,9 +102,11 @@ export interface TrainingCheckpoint {
   /** gradients summed over the micro-batches of an optimizer step not yet taken */
   accumulation: { count: number; grads: NamedArray[] };
   metrics: { history: EpochSummary[]; current: EpochRunning };
+  /** guarded runs: the guard's memory (its weights travel as the array groups "previous" and "best") */
+  guard?: GuardState;
 }
 
-type ArrayGroup = 'weights' | 'slots' | 'grads' | 'order';
+type ArrayGroup = 'weights' | 'slots' | 'grads' | 'order' | 'previous' | 'best';
 interface ArrayEntry {
   group: ArrayGroup;
   name: string;
@@ -90,8 +115,16 @@ interface ArrayEntry {
   offset: number;
   length: number;
 }
-type Header = Omit<TrainingCheckpoint, 'order' | 'weights' | 'optimizer' | 'accumulation'> & {
+type HeaderGuard = {
+  start?: ProbeResult;
+  previous?: Omit<NonNullable<GuardState['previous']>, 'weights'>;
+  best?: Omit<NonNullable<GuardState['best']>, 'weights'>;
+  overfitting?: GuardState['overfitting'];
+  finalEpoch?: number;
+};
+type Header = Omit<TrainingCheckpoint, 'order' | 'weights' | 'optimizer' | 'accumulation' | 'guard'> & {
   kind: 'tempered.training-checkpoint';
+  guard?: HeaderGuard;
   optimizer: Omit<TrainingCheckpoint['optimizer'], 'slots'>;
   accumulation: { count: number };
   arrays: ArrayEntry[];
@@ -121,6 +154,8 @@ export function serializeCheckpoint(ck: TrainingCheckpoint): Uint8Array {
   for (const s of ck.optimizer.slots) add('slots', s.name, s.shape, s.data);
   for (const g of ck.accumulation.grads) add('grads', g.name, g.shape, g.data);
   add('order', 'order', [ck.order.length], ck.order);
+  for (const w of ck.guard?.previous?.weights ?? []) add('previous', w.name, w.shape, w.data);
+  for (const w of ck.guard?.best?.weights ?? []) add('best', w.name, w.shape, w.data);
 
   const { slots: _slots, ...optimizer } = ck.optimizer;
   const header: Header = {
@@ -136,6 +171,7 @@ export function serializeCheckpoint(ck: TrainingCheckpoint): Uint8Array {
     optimizer,
     accumulation: { count: ck.accumulation.count },
     metrics: ck.metrics,
+    ...(ck.guard ? { guard: headerGuard(ck.guard) } : {}),
     arrays: arrays.map((a) => a.entry),
   };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
@@ -222,10 +258,13 @@ export function deserializeCheckpoint(bytes: Uint8Array, options: DeserializeOpt
     throw new CheckpointError('corrupt', 'checkpoint is corrupt: its SHA-256 does not match the content');
   }
 
-  const parsed = TrainingConfigSchema.safeParse(header.config);
+  const migrated = migrateTrainingConfig(header.config);
+  const parsed = TrainingConfigSchema.safeParse(migrated);
   if (!parsed.success) throw new CheckpointError('corrupt', 'checkpoint holds a config this build cannot parse');
   const config = parsed.data;
   const actualHash = configHash(config);
+  // a config written by an older build hashes to its old spelling; the file's SHA-256 already vouches for it
+  if (migrated !== header.config) header.configHash = actualHash;
   if (actualHash !== header.configHash) {
     throw new CheckpointError(
       'corrupt',
@@ -266,6 +305,35 @@ export function deserializeCheckpoint(bytes: Uint8Array, options: DeserializeOpt
     optimizer: { ...header.optimizer, slots: group('slots') },
     accumulation: { count: header.accumulation.count, grads: group('grads') },
     metrics: header.metrics,
+    ...(header.guard ? { guard: readGuard(header.guard, group('previous'), group('best')) } : {}),
+  };
+}
+
+function headerGuard(g: GuardState): HeaderGuard {
+  const strip = <T extends { weights: NamedArray[] }>(v: T | undefined) => {
+    if (!v) return undefined;
+    const { weights: _w, ...rest } = v;
+    return rest;
+  };
+  return {
+    ...(g.previous ? { previous: strip(g.previous) } : {}),
+    ...(g.best ? { best: strip(g.best) } : {}),
+    ...(g.overfitting ? { overfitting: g.overfitting } : {}),
+    ...(g.finalEpoch !== undefined ? { finalEpoch: g.finalEpoch } : {}),
+    ...(g.start ? { start: g.start } : {}),
+  };
+}
+
+function readGuard(h: HeaderGuard, previous: NamedArray[], best: NamedArray[]): GuardState {
+  if ((h.previous !== undefined) !== previous.length > 0 || (h.best !== undefined) !== best.length > 0) {
+    throw new CheckpointError('corrupt', 'checkpoint guard header and its weight arrays disagree');
+  }
+  return {
+    ...(h.previous ? { previous: { ...h.previous, weights: previous } } : {}),
+    ...(h.best ? { best: { ...h.best, weights: best } } : {}),
+    ...(h.overfitting ? { overfitting: h.overfitting } : {}),
+    ...(h.finalEpoch !== undefined ? { finalEpoch: h.finalEpoch } : {}),
+    ...(h.start ? { start: h.start } : {}),
   };
 }
 

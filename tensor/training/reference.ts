@@ -9,6 +9,7 @@ import { FASHION_MNIST_DIR, loadFashionMnist, subset } from '../data';
 import { evaluate } from '../eval';
 import type { ImageDataset } from '../data';
 import { buildReferenceCnn, loadModel, saveModel } from '../models';
+import { Recipe, RECIPE_DEFAULTS } from './config';
 import type { TrainingConfigInput } from './config';
 import { CheckpointError } from './errors';
 import { trainLoop } from './loop';
@@ -24,6 +25,10 @@ import { Trainer } from './trainer';
  */
 export interface ReferenceOptions {
   mode: 'standard' | 'adversarial';
+  /** adversarial mode: the recipe (see `referenceConfig`); default pgd */
+  recipe?: Recipe;
+  /** adversarial mode: training images held out for the guard's probe (0: no guard); default 0 */
+  probe?: number;
   epochs: number;
   /** first N training images (default 60000: all) */
   trainSize: number;
@@ -45,18 +50,27 @@ export interface ReferenceOptions {
 
 export interface ReferenceResult {
   backend: string;
+  /** the recipe trained with ("standard" for clean training) */
+  recipe: Recipe | 'standard';
   clean: number;
   robust: number;
   evalImages: number;
   attack: { method: 'pgd'; norm: 'linf'; eps: number; steps: number; stepSize: number; restarts: number };
+  /** wall time of the whole run (load, train, save, evaluate) */
   seconds: number;
+  /** wall time of the training alone (this process; a resumed run counts only its own part) */
+  trainSeconds: number;
+  /** guarded runs: the epoch (1-based) whose weights were saved, and whether the guard stopped training */
+  keptEpoch?: number;
+  overfitting?: boolean;
 }
 
 export const CHECKPOINT_FILE = 'train-state.ckpt';
 
 const USAGE =
-  'usage: npm run train:reference -- --mode standard|adversarial --epochs N --train-size N [--out DIR] ' +
-  '[--from DIR] [--eps 0.1] [--eval-size 1000] [--batch-size 128] [--seed 0] [--resume] [--backend auto|wasm|cpu|…] [--json]';
+  'usage: npm run train:reference -- --mode standard|adversarial [--recipe pgd|fgsm-rs|trades|mart] --epochs N ' +
+  '--train-size N [--out DIR] [--probe 0] [--from DIR] [--eps 0.1] [--eval-size 1000] [--batch-size 128] [--seed 0] ' +
+  '[--resume] [--backend auto|wasm|cpu|…] [--json]';
 
 /** Parses the script's arguments; throws an Error with the usage line on bad input. */
 export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: boolean } {
@@ -66,6 +80,8 @@ export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: b
       args: argv,
       options: {
         mode: { type: 'string' },
+        recipe: { type: 'string' },
+        probe: { type: 'string' },
         epochs: { type: 'string' },
         'train-size': { type: 'string' },
         out: { type: 'string' },
@@ -95,10 +111,15 @@ export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: b
     if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer ≥ ${min}, got ${raw}\n${USAGE}`);
     return v;
   };
-  const mode = values.mode;
+  const recipe = values.recipe;
+  if (recipe !== undefined && !Recipe.safeParse(recipe).success) {
+    throw new Error(`--recipe must be one of ${Recipe.options.join(', ')}, got ${recipe}\n${USAGE}`);
+  }
+  const mode = values.mode ?? (recipe !== undefined ? 'adversarial' : undefined);
   if (mode !== 'standard' && mode !== 'adversarial') {
     throw new Error(`--mode must be standard or adversarial, got ${mode ?? 'nothing'}\n${USAGE}`);
   }
+  if (mode === 'standard' && recipe !== undefined) throw new Error(`--recipe needs --mode adversarial\n${USAGE}`);
   // Default: a git-ignored folder per mode, so a quick check needs no --out.
   const out = values.out ?? join('.tempered', 'reference', mode);
   if (typeof out !== 'string' || out === '') throw new Error(`--out DIR must name a folder\n${USAGE}`);
@@ -108,6 +129,8 @@ export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: b
   }
   return {
     mode,
+    ...(recipe !== undefined ? { recipe: recipe as Recipe } : {}),
+    ...(values.probe !== undefined ? { probe: int('probe', 0, 0) } : {}),
     epochs: int('epochs', undefined, 1),
     trainSize: int('train-size', 60000, 1),
     out,
@@ -123,8 +146,19 @@ export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: b
   };
 }
 
-/** The training config of the recipe. */
-export function referenceConfig(o: Pick<ReferenceOptions, 'mode' | 'epochs' | 'eps' | 'batchSize' | 'seed'>) {
+/**
+ * The training config of a recipe on the reference task. Every recipe keeps the reference's batch 128 and linear
+ * ε warm-up over the first epoch; the rest is each recipe's published setting:
+ * - pgd: Adam lr 1e-3, PGD-7 with step ε/4 (Madry et al. 2018; the project's reference since the start);
+ * - fgsm-rs: one FGSM step of 1.25ε from a uniform start, Adam with a cyclic learning rate peaking at 5e-3 (Wong et
+ *   al. 2020, the MNIST setting of locuslab/fast_adversarial: `--alpha 0.375` at ε 0.3, `--lr-max 5e-3`, cyclic);
+ * - trades: PGD-10 on the KL, step ε/4, β 6, Adam lr 1e-3 (Zhang et al. 2019);
+ * - mart: PGD-10, step ε/4, β 5, Adam lr 1e-3 (Wang et al. 2020, the authors' code).
+ * `probe` > 0 adds the guard (PGD-5 probe on that many held-out training images, keep the best epoch).
+ */
+export function referenceConfig(
+  o: Pick<ReferenceOptions, 'mode' | 'epochs' | 'eps' | 'batchSize' | 'seed' | 'recipe' | 'probe'>,
+) {
   const config: TrainingConfigInput = {
     epochs: o.epochs,
     batchSize: o.batchSize,
@@ -133,8 +167,22 @@ export function referenceConfig(o: Pick<ReferenceOptions, 'mode' | 'epochs' | 'e
     seed: o.seed,
   };
   if (o.mode === 'adversarial') {
-    config.epsilon = { max: o.eps, schedule: 'linear', warmupEpochs: 1 };
-    config.attack = { norm: 'linf', steps: 7, stepSizeFraction: 0.25, restarts: 1, randomStart: true };
+    const recipe = o.recipe ?? 'pgd';
+    config.epsilon = { max: o.eps, kind: 'linear', warmupEpochs: 1 };
+    const stepFraction = RECIPE_DEFAULTS[recipe].stepFraction;
+    if (recipe === 'pgd') {
+      config.attack = { norm: 'linf', steps: 7, stepFraction, restarts: 1, randomStart: true };
+    } else if (recipe === 'fgsm-rs') {
+      config.method = 'fgsm-rs';
+      config.attack = { norm: 'linf', steps: 1, stepFraction, restarts: 1, randomStart: true };
+      config.learningRate = 5e-3;
+      config.lrSchedule = { type: 'cyclic' };
+    } else {
+      config.method = recipe;
+      config.beta = RECIPE_DEFAULTS[recipe].beta;
+      config.attack = { norm: 'linf', steps: 10, stepFraction, restarts: 1, randomStart: true };
+    }
+    if (o.probe !== undefined && o.probe > 0) config.guard = { probeImages: o.probe, steps: 5, keepBest: true };
   }
   return config;
 }
@@ -199,6 +247,7 @@ export async function runReference(
     if (state) log(`resuming at epoch ${trainer.cursor.epoch} batch ${trainer.cursor.batch}`);
     await mkdir(o.out, { recursive: true });
     const t = trainer;
+    const tTrain = performance.now();
     await trainLoop(t, {
       checkpointEvery: 50,
       onCheckpoint: async (bytes) => {
@@ -208,9 +257,10 @@ export async function runReference(
       onStep: (r) => {
         if (r.epochSummary) {
           const s = r.epochSummary;
+          const probe = s.probe ? `, probe clean ${s.probe.clean.toFixed(3)} robust ${s.probe.robust.toFixed(3)}` : '';
           log(
             `epoch ${s.epoch + 1}/${o.epochs}: loss ${s.meanLoss.toFixed(4)}, mean ε ${s.meanEps.toFixed(3)}, ` +
-              `${s.seconds.toFixed(0)} s (${(s.examples / s.seconds).toFixed(0)} img/s)`,
+              `${s.seconds.toFixed(0)} s (${(s.examples / s.seconds).toFixed(0)} img/s)${probe}`,
           );
         } else if ((r.batch + 1) % 20 === 0) {
           log(
@@ -220,16 +270,22 @@ export async function runReference(
         }
       },
     });
+    const trainSeconds = Math.round((performance.now() - tTrain) / 100) / 10;
+    const guard = t.guard;
     await saveModel(model, o.out);
     log(`saved the model to ${o.out}`);
     const ev = await evaluateReference(model, test, o.eps);
     return {
       backend: backendReport().name,
+      recipe: o.mode === 'standard' ? 'standard' : (o.recipe ?? 'pgd'),
       clean: ev.clean,
       robust: ev.robust,
       evalImages: test.count,
       attack: ev.attack,
       seconds: Math.round((performance.now() - t0) / 100) / 10,
+      trainSeconds,
+      ...(guard.finalEpoch !== undefined ? { keptEpoch: guard.finalEpoch + 1 } : {}),
+      ...(t.probeCount > 0 ? { overfitting: guard.overfitting !== undefined } : {}),
     };
   } finally {
     trainer?.dispose();

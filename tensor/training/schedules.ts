@@ -8,7 +8,7 @@ export function epsilonAt(s: EpsilonSchedule, progress: number): number {
   if (!Number.isFinite(progress) || progress < 0) {
     throw new Error(`epsilonAt needs progress ≥ 0 in fractional epochs, got ${progress}`);
   }
-  switch (s.schedule) {
+  switch (s.kind) {
     case 'constant':
       return s.max;
     case 'linear':
@@ -57,6 +57,13 @@ export function learningRateAt(s: LrSchedule, base: number, at: LrAt): number {
     case 'step':
       lr = base * Math.pow(s.gamma, Math.floor(progress / (s.stepEvery ?? Infinity)));
       break;
+    case 'cyclic': {
+      // one triangle over the run, sampled at the end of the triggering batch (the warm-up factor stays 1 unless set)
+      const t = Math.min((progress + 1 / batchesPerEpoch) / epochs, 1);
+      const peak = s.cyclicPeak ?? 0.4;
+      lr = t <= peak ? (base * t) / peak : (base * (1 - t)) / (1 - peak);
+      break;
+    }
     case 'cosine': {
       const span = epochs - w;
       const t = span > 0 ? Math.min(Math.max((progress - w) / span, 0), 1) : 0;

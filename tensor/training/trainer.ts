@@ -7,8 +7,16 @@ import { crossEntropy } from '../losses';
 import { logitsFunction } from '../models/logits';
 import { Rng } from '../random';
 import { deserializeCheckpoint, serializeCheckpoint } from './checkpoint';
-import type { DataShape, EpochRunning, EpochSummary, NamedArray, TrainingCheckpoint } from './checkpoint';
-import { configHash, isAdversarial, parseTrainingConfig } from './config';
+import type {
+  DataShape,
+  EpochRunning,
+  EpochSummary,
+  GuardState,
+  NamedArray,
+  ProbeResult,
+  TrainingCheckpoint,
+} from './checkpoint';
+import { betaOf, configHash, isAdversarial, parseTrainingConfig, recipeOf, stepFractionOf } from './config';
 import type { TrainingConfig, TrainingConfigInput } from './config';
 import { CheckpointError, TrainingDivergedError } from './errors';
 import type { DivergenceInfo } from './errors';
@@ -22,6 +30,7 @@ import {
 } from './optimizer-state';
 import type { OptimizerKind, OptimizerTensors } from './optimizer-state';
 import { epsilonAt, learningRateAt, pgdStepSize } from './schedules';
+import { martLoss } from './mart';
 import { meanKl, tradesAdversary } from './trades';
 
 export interface TrainerOptions {
@@ -43,7 +52,7 @@ export interface TrainerOptions {
 export interface StepResult {
   epoch: number;
   batch: number;
-  /** the batch loss the gradients came from (adversarial CE, or TRADES CE + β·KL) */
+  /** the batch loss the gradients came from (the recipe's loss: adversarial CE, TRADES or MART) */
   loss: number;
   eps: number;
   lr: number;
@@ -56,6 +65,17 @@ export interface StepResult {
   /** set when this batch ended an epoch */
   epochSummary?: EpochSummary;
   done: boolean;
+}
+
+/** What the guard decided (see `Trainer.guard`); epochs are 0-based. */
+export interface GuardSummary {
+  bestEpoch?: number;
+  bestRobust?: number;
+  overfitting?: GuardState['overfitting'];
+  /** once done: the epoch whose weights the model holds (the best one under keepBest); −1: the starting weights */
+  finalEpoch?: number;
+  /** the probe of the starting weights */
+  start?: ProbeResult;
 }
 
 export interface Cursor {
@@ -109,6 +129,10 @@ export class Trainer {
   private history: EpochSummary[] = [];
   private running: EpochRunning = emptyRunning();
   private divergence: TrainingDivergedError | undefined;
+  /** the guard's split: training indices (undefined: all images) and held-out probe indices */
+  private readonly trainIdx: Int32Array | undefined;
+  private readonly probeIdx: Int32Array | undefined;
+  private guardState: GuardState = emptyGuard();
   private busy = false;
   private disposed = false;
 
@@ -117,11 +141,14 @@ export class Trainer {
     this.data = data;
     this.config = config;
     this.configHash = configHash(config);
-    this.batchesPerEpoch = batchCount(data.count, config.batchSize);
+    const split = guardSplit(config, data.count);
+    this.trainIdx = split?.train;
+    this.probeIdx = split?.probe;
+    this.batchesPerEpoch = batchCount(this.trainCount, config.batchSize);
     this.kind = optimizerKind(config);
     this.vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     this.rng = Rng.fromSeed(config.seed);
-    this.order = this.rng.permutation(data.count);
+    this.order = this.drawOrder();
     this.optimizer = makeOptimizer(config);
   }
 
@@ -175,6 +202,27 @@ export class Trainer {
   get epochHistory(): readonly EpochSummary[] {
     return this.history;
   }
+  /** Images trained on: all of them, less the probe's held-out slice when the guard is on. */
+  get trainCount(): number {
+    return this.trainIdx?.length ?? this.data.count;
+  }
+  /** Images held out for the probe (0 when the guard is off). */
+  get probeCount(): number {
+    return this.probeIdx?.length ?? 0;
+  }
+  /**
+   * What the guard decided so far: the best epoch by probe robust accuracy, a catastrophic overfitting that
+   * stopped the run, and (once done) the epoch whose weights the model holds.
+   */
+  get guard(): GuardSummary {
+    const g = this.guardState;
+    return {
+      ...(g.best ? { bestEpoch: g.best.epoch, bestRobust: g.best.robust } : {}),
+      ...(g.overfitting ? { overfitting: { ...g.overfitting } } : {}),
+      ...(g.finalEpoch !== undefined ? { finalEpoch: g.finalEpoch } : {}),
+      ...(g.start ? { start: { ...g.start } } : {}),
+    };
+  }
   /** The error of the step that diverged, if one did; `step()` refuses to go on after it. */
   get diverged(): TrainingDivergedError | undefined {
     return this.divergence;
@@ -219,6 +267,7 @@ export class Trainer {
       },
       accumulation: { count: this.accumCount, grads },
       metrics: { history: this.history.map((h) => ({ ...h })), current: { ...this.running } },
+      ...(this.probeIdx ? { guard: cloneGuard(this.guardState) } : {}),
     };
   }
 
@@ -249,11 +298,12 @@ export class Trainer {
     const { epoch, batch } = this;
     const B = this.batchesPerEpoch;
     const progress = epoch + batch / B;
+    if (this.probeIdx && epoch === 0 && batch === 0 && this.guardState.previous === undefined) await this.startGuard();
     const eps = isAdversarial(c) ? epsilonAt(c.epsilon!, progress) : 0;
     const lr = learningRateAt(c.lrSchedule, c.learningRate, { progress, epochs: c.epochs, batchesPerEpoch: B });
 
     const { value, grads } = this.lossAndGrads(eps, batchSeed(c.seed, epoch, batch));
-    const n = Math.min(c.batchSize, this.data.count - batch * c.batchSize);
+    const n = Math.min(c.batchSize, this.trainCount - batch * c.batchSize);
     const loss = (await value.data())[0];
     value.dispose();
     const gradList = this.vars.map((v) => grads[v.name]);
@@ -317,12 +367,15 @@ export class Trainer {
         lastLr: r.lastLr,
         seconds: r.seconds,
       };
+      const stop = this.probeIdx ? await this.afterEpoch(epochSummary) : false;
       this.history.push(epochSummary);
       this.running = emptyRunning();
       this.epoch++;
       this.batch = 0;
-      if (this.epoch >= c.epochs) this.finished = true;
-      else this.order = this.rng.permutation(this.data.count);
+      if (this.epoch >= c.epochs || stop) {
+        this.finished = true;
+        if (this.probeIdx) this.finish();
+      } else this.order = this.drawOrder();
     } else {
       this.batch++;
     }
@@ -348,6 +401,7 @@ export class Trainer {
    */
   private lossAndGrads(eps: number, seed: number): { value: tf.Scalar; grads: tf.NamedTensorMap } {
     const c = this.config;
+    const recipe = recipeOf(c);
     const { x, y } = makeBatch(this.data, this.order, this.batch * c.batchSize, c.batchSize);
     let adv: tf.Tensor4D | undefined;
     try {
@@ -359,31 +413,43 @@ export class Trainer {
         const head = clean > 0 ? x.slice([0, 0, 0, 0], [clean, -1, -1, -1]) : undefined;
         const tail = clean > 0 ? x.slice([clean, 0, 0, 0], [n - clean, -1, -1, -1]) : x;
         const tailY = clean > 0 ? y.slice([clean], [n - clean]) : y;
-        const stepSize = pgdStepSize(eps, c.attack.stepSizeFraction);
+        const stepSize = pgdStepSize(eps, stepFractionOf(c));
         let crafted: tf.Tensor4D;
         try {
           const attackSeed = rng.seed();
           // tidy: only the crafted batch survives, whatever the attack leaves behind
-          crafted = tf.tidy(() =>
-            c.tradesBeta !== undefined
-              ? tradesAdversary(this.model, tail, {
-                  norm: c.attack.norm,
-                  eps,
-                  stepSize,
-                  steps: c.attack.steps,
-                  seed: attackSeed,
-                })
-              : attack(this.model, tail, tailY, {
-                  method: 'pgd',
-                  norm: c.attack.norm,
-                  eps,
-                  stepSize,
-                  steps: c.attack.steps,
-                  restarts: c.attack.restarts,
-                  randomStart: c.attack.randomStart,
-                  seed: attackSeed,
-                }),
-          );
+          crafted = tf.tidy(() => {
+            if (recipe === 'trades') {
+              return tradesAdversary(this.model, tail, {
+                norm: c.attack.norm,
+                eps,
+                stepSize,
+                steps: c.attack.steps,
+                seed: attackSeed,
+              });
+            }
+            if (recipe === 'fgsm-rs') {
+              // one signed-gradient step from a uniform start in the ε-ball, projected back into it
+              return attack(this.model, tail, tailY, {
+                method: 'fgsm',
+                norm: c.attack.norm,
+                eps,
+                stepSize,
+                randomStart: c.attack.randomStart,
+                seed: attackSeed,
+              });
+            }
+            return attack(this.model, tail, tailY, {
+              method: 'pgd',
+              norm: c.attack.norm,
+              eps,
+              stepSize,
+              steps: c.attack.steps,
+              restarts: c.attack.restarts,
+              randomStart: c.attack.randomStart,
+              seed: attackSeed,
+            });
+          });
         } finally {
           if (head) tf.dispose([tail, tailY]);
         }
@@ -398,11 +464,14 @@ export class Trainer {
       // Scores before a final softmax, so a model brought with one (e.g. from Keras) trains on the same loss.
       const forward = logitsFunction(this.model, { training: true });
       return tf.variableGrads(() => {
-        if (c.tradesBeta !== undefined) {
+        if (recipe === 'trades') {
           const cleanLogits = forward(x);
           const ce = crossEntropy(cleanLogits, y, c.labelSmoothing);
           if (!adv) return ce;
-          return tf.add(ce, tf.mul(meanKl(cleanLogits, forward(adv)), c.tradesBeta)) as tf.Scalar;
+          return tf.add(ce, tf.mul(meanKl(cleanLogits, forward(adv)), betaOf(c))) as tf.Scalar;
+        }
+        if (recipe === 'mart' && adv) {
+          return martLoss(forward(x), forward(adv), y, betaOf(c), c.labelSmoothing);
         }
         return crossEntropy(forward(input), y, c.labelSmoothing);
       }, this.vars);
@@ -412,13 +481,140 @@ export class Trainer {
     }
   }
 
+  /** The next epoch's order: a permutation of the training indices drawn from the run's RNG. */
+  private drawOrder(): Int32Array {
+    const p = this.rng.permutation(this.trainCount);
+    const idx = this.trainIdx;
+    return idx ? p.map((i) => idx[i]) : p;
+  }
+
+  /**
+   * The guard at the end of an epoch: probes the model, records the result in `summary`, and either accepts the
+   * epoch (its weights become the revert point, and the best ones when the probe is the best so far) or, when the
+   * probe robust accuracy fell by more than `maxDrop` since the last accepted epoch, reverts the model to that
+   * epoch's weights and returns true (stop: catastrophic overfitting).
+   */
+  private async afterEpoch(summary: EpochSummary): Promise<boolean> {
+    const g = this.guardState;
+    const guard = this.config.guard!;
+    const probe = await this.probe();
+    summary.probe = probe;
+    if (g.previous && g.previous.robust - probe.robust > guard.maxDrop) {
+      g.overfitting = {
+        epoch: summary.epoch,
+        robust: probe.robust,
+        previousEpoch: g.previous.epoch,
+        previousRobust: g.previous.robust,
+      };
+      this.loadWeights(g.previous.weights);
+      return true;
+    }
+    const weights = await this.readWeights();
+    g.previous = { epoch: summary.epoch, robust: probe.robust, weights };
+    if (!g.best || probe.robust >= g.best.robust) g.best = { epoch: summary.epoch, robust: probe.robust, weights };
+    return false;
+  }
+
+  /**
+   * Before the first batch of a guarded run: probes the starting weights, which become the first revert point and
+   * the first candidate for the best (epoch −1), so a collapse in the first epoch is caught too and a run that never
+   * beats its starting model keeps it.
+   */
+  private async startGuard(): Promise<void> {
+    const probe = await this.probe();
+    const weights = await this.readWeights();
+    this.guardState.previous = { epoch: -1, robust: probe.robust, weights };
+    this.guardState.best = { epoch: -1, robust: probe.robust, weights };
+    this.guardState.start = probe;
+  }
+
+  /** At the end of a guarded run: load the best epoch's weights when asked to, and note which epoch the model holds. */
+  private finish(): void {
+    const g = this.guardState;
+    const keepBest = this.config.guard?.keepBest ?? false;
+    const current = g.overfitting ? g.previous?.epoch : this.epoch - 1;
+    if (keepBest && g.best && g.best.epoch !== current) {
+      this.loadWeights(g.best.weights);
+      g.finalEpoch = g.best.epoch;
+    } else {
+      g.finalEpoch = current;
+    }
+  }
+
+  /**
+   * Clean and robust accuracy on the held-out probe images under PGD (`guard.steps` steps of ε/4, one random
+   * start, the same seed every epoch) at epsilon.max. Leaves no tensors behind.
+   */
+  private async probe(): Promise<ProbeResult> {
+    const c = this.config;
+    const guard = c.guard!;
+    const idx = this.probeIdx!;
+    const eps = c.epsilon?.max ?? 0;
+    const logits = logitsFunction(this.model);
+    let clean = 0;
+    let robust = 0;
+    // chunks of at most 16 images, with a turn of the event loop between them: a long synchronous probe would hold
+    // up the caller's I/O (heartbeats, a metrics endpoint) for much longer than one training batch does
+    const size = Math.min(c.batchSize, 16);
+    for (let start = 0; start < idx.length; start += size) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      const { x, y } = makeBatch(this.data, idx, start, size);
+      try {
+        const counts = tf.tidy(() => {
+          const adv = attack(this.model, x, y, {
+            method: 'pgd',
+            norm: c.attack.norm,
+            eps,
+            stepSize: eps / 4,
+            steps: guard.steps,
+            restarts: 1,
+            randomStart: true,
+            seed: batchSeed(c.seed ^ 0x70726f62, 0, start),
+          });
+          const okClean = tf.equal(tf.argMax(logits(x), 1), y);
+          const okAdv = tf.logicalAnd(okClean, tf.equal(tf.argMax(logits(adv), 1), y));
+          return tf.stack([tf.sum(tf.cast(okClean, 'int32')), tf.sum(tf.cast(okAdv, 'int32'))]);
+        });
+        const [a, b] = await counts.data();
+        counts.dispose();
+        clean += a;
+        robust += b;
+      } finally {
+        tf.dispose([x, y]);
+      }
+    }
+    return { eps, clean: clean / idx.length, robust: robust / idx.length };
+  }
+
+  private async readWeights(): Promise<NamedArray[]> {
+    return Promise.all(this.model.weights.map((w) => toNamedArray(w.originalName, w.read())));
+  }
+
+  private loadWeights(weights: readonly NamedArray[]): void {
+    const ts = weights.map((w) => tf.tensor(w.data, w.shape, 'float32'));
+    try {
+      this.model.setWeights(ts);
+    } finally {
+      tf.dispose(ts);
+    }
+  }
+
   /** One optimizer step with the mean of `summed` over `count` batches; rolls back if the weights go non-finite. */
   private async applyUpdate(summed: tf.Tensor[], count: number, info: DivergenceInfo): Promise<void> {
     const backup = await this.snapshot();
     try {
       setLearningRate(this.optimizer, this.kind, info.lr);
+      const wd = this.config.weightDecay ?? 0;
       tf.tidy(() => {
-        const mean = count === 1 ? summed : summed.map((g) => tf.div(g, count));
+        let mean = count === 1 ? summed : summed.map((g) => tf.div(g, count));
+        if (wd > 0 && this.kind === 'adam') {
+          // AdamW (decoupled, as torch.optim.AdamW): w ← w·(1 − lr·λ), then the Adam step on the gradient alone
+          const keep = 1 - info.lr * wd;
+          for (const v of this.vars) v.assign(tf.mul(v, keep));
+        } else if (wd > 0) {
+          // SGD (coupled L2, as torch.optim.SGD): g ← g + λ·w, then (momentum and) the step
+          mean = mean.map((g, i) => tf.add(g, tf.mul(this.vars[i], wd)));
+        }
         this.optimizer.applyGradients(this.vars.map((v, i) => ({ name: v.name, tensor: mean[i] })));
       });
       const finite = tf.tidy(() =>
@@ -469,11 +665,19 @@ export class Trainer {
     if (ck.done) {
       if (ck.order.length !== 0)
         throw new CheckpointError('corrupt', 'a finished checkpoint must not hold a data order');
-    } else if (ck.order.length !== this.data.count) {
+    } else if (ck.order.length !== this.trainCount) {
       throw new CheckpointError(
         'data-mismatch',
-        `checkpoint data order has ${ck.order.length} entries, the training data ${this.data.count} images`,
+        `checkpoint data order has ${ck.order.length} entries, the training data ${this.trainCount} images`,
       );
+    }
+    for (const w of [ck.guard?.previous?.weights, ck.guard?.best?.weights]) {
+      if (
+        w &&
+        (w.length !== this.model.weights.length || w.some((a, i) => !sameShape(this.model.weights[i].shape, a.shape)))
+      ) {
+        throw new CheckpointError('model-mismatch', "the guard's saved weights in the checkpoint do not fit the model");
+      }
     }
     const { epoch, batch } = ck.cursor;
     if (!Number.isInteger(epoch) || !Number.isInteger(batch) || epoch < 0 || batch < 0 || batch >= B) {
@@ -550,14 +754,43 @@ export class Trainer {
     this.epoch = epoch;
     this.batch = batch;
     // a finished run continues when the (changed) config asks for more epochs
-    this.finished = ck.done && epoch >= this.config.epochs;
+    // (a run stopped by catastrophic overfitting stays stopped)
+    this.finished = ck.done && (epoch >= this.config.epochs || ck.guard?.overfitting !== undefined);
     this.optimizerSteps = ck.optimizerSteps;
     this.examplesSeen = ck.examplesSeen;
     this.rng = Rng.fromState(ck.rngState);
-    this.order = ck.done && !this.finished ? this.rng.permutation(this.data.count) : ck.order.slice();
+    this.guardState = ck.guard ? cloneGuard(ck.guard) : emptyGuard();
+    this.order = ck.done && !this.finished ? this.drawOrder() : ck.order.slice();
     this.history = ck.metrics.history.map((h) => ({ ...h }));
     this.running = { ...ck.metrics.current };
   }
+}
+
+const emptyGuard = (): GuardState => ({});
+
+function cloneGuard(g: GuardState): GuardState {
+  return {
+    ...(g.previous ? { previous: { ...g.previous } } : {}),
+    ...(g.best ? { best: { ...g.best } } : {}),
+    ...(g.overfitting ? { overfitting: { ...g.overfitting } } : {}),
+    ...(g.finalEpoch !== undefined ? { finalEpoch: g.finalEpoch } : {}),
+    ...(g.start ? { start: { ...g.start } } : {}),
+  };
+}
+
+/**
+ * The guard's held-out slice: `guard.probeImages` images (at most a tenth of the data) drawn with a seed of their
+ * own, so the split never changes the run's RNG stream; undefined when the guard is off or the run is not
+ * adversarial. Both index lists ascend.
+ */
+function guardSplit(c: TrainingConfig, count: number): { train: Int32Array; probe: Int32Array } | undefined {
+  if (!c.guard || !isAdversarial(c)) return undefined;
+  const n = Math.min(c.guard.probeImages, Math.floor(count / 10));
+  if (n < 1) return undefined;
+  const perm = Rng.fromSeed((c.seed ^ 0x67756172) >>> 0).permutation(count);
+  const probe = perm.slice(0, n).sort();
+  const train = perm.slice(n).sort();
+  return { train, probe };
 }
 
 function checkInputs(model: tf.LayersModel, train: ImageDataset): void {

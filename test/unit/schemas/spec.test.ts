@@ -11,6 +11,7 @@ import {
   parseSpec,
   safeParseSpec,
   sourceKind,
+  specWarnings,
 } from '../../../schemas/spec';
 
 /** The error lines of a spec that must not validate. */
@@ -30,13 +31,13 @@ describe('defaults', () => {
       source: { kind: 'train-baseline', epochs: 2, batchSize: 128, learningRate: 0.001, seed: 0 },
       architecture: 'reference-cnn',
     });
-    assert.deepEqual(spec.attack, { norm: 'linf', steps: 7, stepSize: 0.25, restarts: 1, randomStart: true });
+    assert.deepEqual(spec.attack, { norm: 'linf', steps: 7, restarts: 1, randomStart: true });
     assert.deepEqual(spec.epsilon, { max: 0.1, kind: 'linear', warmupEpochs: 1 });
     assert.equal(spec.training.epochs, 5);
     assert.equal(spec.training.optimizer, 'adam');
     assert.equal(spec.training.tradesBeta, undefined);
     assert.deepEqual(spec.evaluation.attacks, [
-      { name: 'pgd20', norm: 'linf', steps: 20, restarts: 1, stepSize: 0.25, randomStart: true, eps: 0.1 },
+      { name: 'pgd20', norm: 'linf', steps: 20, restarts: 1, stepFraction: 0.25, randomStart: true, eps: 0.1 },
     ]);
     assert.deepEqual(spec.evaluation.epsCurve, [0, 0.025, 0.05, 0.075, 0.1, 0.15]);
     assert.deepEqual(spec.gate, {
@@ -180,7 +181,7 @@ describe('errors', () => {
     );
     assert.ok(
       lines.some((l) =>
-        /^attack\.zzz: unknown key; allowed keys: norm, steps, stepSize, restarts, randomStart$/.test(l),
+        /^attack\.zzz: unknown key; allowed keys: norm, steps, stepFraction, stepSize, restarts, randomStart$/.test(l),
       ),
     );
     assert.equal(lines.length, 3);
@@ -300,5 +301,29 @@ describe('cross-field checks', () => {
         'gate.attack: got "cw", expected one of the evaluation attacks: pgd, pgd',
       ],
     );
+  });
+});
+
+describe('vocabulary: stepFraction', () => {
+  test('attack.stepFraction is the step as a fraction of ε; the older stepSize is read as it, with a warning', () => {
+    assert.equal(parseSpec({ version: 1, attack: { stepFraction: 0.5 } }).attack.stepFraction, 0.5);
+    const old = { version: 1, attack: { stepSize: 0.4 } };
+    assert.equal(parseSpec(old).attack.stepFraction, 0.4);
+    assert.ok(!('stepSize' in parseSpec(old).attack));
+    assert.deepEqual(specWarnings(old), [
+      'attack.stepSize: deprecated, write attack.stepFraction (the same fraction of ε)',
+    ]);
+    assert.deepEqual(specWarnings({ version: 1, attack: { stepFraction: 0.4 } }), []);
+    const evalOld = { version: 1, evaluation: { attacks: [{ name: 'a', stepSize: 0.5 }, { name: 'b' }] } };
+    assert.deepEqual(
+      parseSpec(evalOld).evaluation.attacks.map((a) => a.stepFraction),
+      [0.5, 0.25],
+    );
+    assert.deepEqual(specWarnings(evalOld), [
+      'evaluation.attacks.0.stepSize: deprecated, write evaluation.attacks.0.stepFraction (the same fraction of ε)',
+    ]);
+    // a parsed spec parses to itself
+    const parsed = parseSpec(old);
+    assert.deepEqual(parseSpec(parsed), parsed);
   });
 });

@@ -65,9 +65,9 @@ describe('train:reference arguments', () => {
     const adv = parseTrainingConfig(
       referenceConfig({ mode: 'adversarial', epochs: 4, eps: 0.1, batchSize: 128, seed: 0 }),
     );
-    assert.deepEqual(adv.epsilon, { max: 0.1, schedule: 'linear', warmupEpochs: 1 });
+    assert.deepEqual(adv.epsilon, { max: 0.1, kind: 'linear', warmupEpochs: 1 });
     assert.equal(adv.attack.steps, 7);
-    assert.equal(adv.attack.stepSizeFraction, 0.25);
+    assert.equal(adv.attack.stepFraction, 0.25);
     assert.equal(adv.attack.restarts, 1);
     assert.equal(adv.attack.randomStart, true);
   });

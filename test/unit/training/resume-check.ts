@@ -14,7 +14,7 @@ export const RESUME_CONFIGS: [string, TrainingConfigInput][] = [
     'Adam, linear ε warm-up, clean fraction, 2 restarts, accumulation 2, cosine LR',
     {
       ...base,
-      epsilon: { max: 0.1, schedule: 'linear', warmupEpochs: 1 },
+      epsilon: { max: 0.1, kind: 'linear', warmupEpochs: 1 },
       attack: { steps: 3, restarts: 2 },
       cleanFraction: 0.25,
       gradientAccumulation: 2,
@@ -28,10 +28,35 @@ export const RESUME_CONFIGS: [string, TrainingConfigInput][] = [
       optimizer: 'sgd',
       momentum: 0.9,
       learningRate: 0.05,
-      epsilon: { max: 0.5, schedule: 'cosine', warmupEpochs: 1 },
+      epsilon: { max: 0.5, kind: 'cosine', warmupEpochs: 1 },
       attack: { norm: 'l2', steps: 2 },
       tradesBeta: 3,
       labelSmoothing: 0.1,
+    },
+  ],
+  [
+    'AdamW, FGSM-RS, cyclic LR, guard (probe, best-so-far weights) with keepBest',
+    {
+      ...base,
+      weightDecay: 0.05,
+      method: 'fgsm-rs',
+      lrSchedule: { type: 'cyclic' },
+      epsilon: { max: 0.1 },
+      guard: { probeImages: 5, steps: 2, keepBest: true },
+    },
+  ],
+  [
+    'SGD momentum with weight decay, MART, guard',
+    {
+      ...base,
+      optimizer: 'sgd',
+      momentum: 0.9,
+      learningRate: 0.05,
+      weightDecay: 0.01,
+      method: 'mart',
+      epsilon: { max: 0.2 },
+      attack: { steps: 2 },
+      guard: { probeImages: 5, steps: 2, maxDrop: 0.5 },
     },
   ],
 ];
@@ -60,7 +85,8 @@ async function fingerprint(t: Trainer, model: tf.LayersModel) {
       s.optimizer.accBeta1,
       s.optimizer.accBeta2,
       s.rngState,
-      s.metrics.history.map((h) => [h.meanLoss, h.meanEps, h.lastLr]),
+      s.metrics.history.map((h) => [h.meanLoss, h.meanEps, h.lastLr, h.probe]),
+      s.guard && { ...s.guard, previous: s.guard.previous?.epoch, best: s.guard.best?.epoch },
     ]),
   };
 }

@@ -84,8 +84,8 @@ describe('adversarial training on Fashion-MNIST', () => {
         batchSize: 32,
         learningRate: 2e-3,
         seed: 2,
-        epsilon: { max: EPS, schedule: 'linear', warmupEpochs: 0.5 },
-        attack: { steps: 4, stepSizeFraction: 0.5 },
+        epsilon: { max: EPS, kind: 'linear', warmupEpochs: 0.5 },
+        attack: { steps: 4, stepFraction: 0.5 },
       });
       const adv = { clean: accuracy(model, 0), robust: accuracy(model, EPS) };
       const msg = `standard ${JSON.stringify(std)}, adversarial ${JSON.stringify(adv)}`;
@@ -98,4 +98,33 @@ describe('adversarial training on Fashion-MNIST', () => {
       model.dispose();
     }
   });
+
+  for (const [recipe, extra] of [
+    ['fgsm-rs', { learningRate: 5e-3, lrSchedule: { type: 'cyclic' } }],
+    ['mart', { learningRate: 2e-3, attack: { steps: 4, stepFraction: 0.5 } }],
+  ] as const) {
+    it(`${recipe} fine-tuning raises robust accuracy clearly over the standard model`, async (t) => {
+      const model = smallCnn(1);
+      try {
+        await train_(model, { epochs: 4, batchSize: 32, learningRate: 3e-3, seed: 1 });
+        const std = { clean: accuracy(model, 0), robust: accuracy(model, EPS) };
+        await train_(model, {
+          epochs: 4,
+          batchSize: 32,
+          seed: 2,
+          method: recipe,
+          epsilon: { max: EPS, kind: 'linear', warmupEpochs: 0.5 },
+          ...extra,
+        });
+        const adv = { clean: accuracy(model, 0), robust: accuracy(model, EPS) };
+        const msg = `standard ${JSON.stringify(std)}, ${recipe} ${JSON.stringify(adv)}`;
+        t.diagnostic(msg);
+        assert.ok(std.robust <= 0.4, `PGD should break the standard model: ${msg}`);
+        assert.ok(adv.clean >= 0.6, `fine-tuning should keep clean accuracy: ${msg}`);
+        assert.ok(adv.robust >= std.robust + 0.15, `fine-tuning should raise robust accuracy: ${msg}`);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
 });

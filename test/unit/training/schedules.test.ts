@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { configHash, EpsilonSchedule, LrSchedule, parseTrainingConfig } from '../../../tensor/training/config';
+import {
+  configHash,
+  EpsilonSchedule,
+  LrSchedule,
+  migrateTrainingConfig,
+  parseTrainingConfig,
+  stepFractionOf,
+} from '../../../tensor/training/config';
 import { epsilonAt, learningRateAt, pgdStepSize } from '../../../tensor/training/schedules';
 
 const eps = (input: unknown) => EpsilonSchedule.parse(input);
@@ -14,7 +21,7 @@ describe('epsilon schedules', () => {
   });
 
   it('linear warm-up is min(ε_max · progress / warmup, ε_max) in fractional epochs', () => {
-    const s = eps({ max: 0.1, schedule: 'linear', warmupEpochs: 2 });
+    const s = eps({ max: 0.1, kind: 'linear', warmupEpochs: 2 });
     close(epsilonAt(s, 0), 0);
     close(epsilonAt(s, 0.5), 0.025);
     close(epsilonAt(s, 1), 0.05);
@@ -24,7 +31,7 @@ describe('epsilon schedules', () => {
   });
 
   it('cosine ramps from 0 to ε_max over the warm-up, half-way at its middle', () => {
-    const s = eps({ max: 0.2, schedule: 'cosine', warmupEpochs: 1 });
+    const s = eps({ max: 0.2, kind: 'cosine', warmupEpochs: 1 });
     close(epsilonAt(s, 0), 0);
     close(epsilonAt(s, 0.5), 0.1);
     close(epsilonAt(s, 0.25), (0.2 * (1 - Math.cos(Math.PI / 4))) / 2);
@@ -36,7 +43,7 @@ describe('epsilon schedules', () => {
   it('steps take the last entry at or before the progress, 0 before the first', () => {
     const s = eps({
       max: 0.3,
-      schedule: 'steps',
+      kind: 'steps',
       steps: [
         { atEpoch: 1, eps: 0.1 },
         { atEpoch: 2.5, eps: 0.3 },
@@ -51,12 +58,12 @@ describe('epsilon schedules', () => {
   });
 
   it('rejects bad schedules with messages naming the problem', () => {
-    assert.throws(() => eps({ max: 0.1, schedule: 'steps' }), /non-empty steps/);
+    assert.throws(() => eps({ max: 0.1, kind: 'steps' }), /non-empty steps/);
     assert.throws(
       () =>
         eps({
           max: 0.1,
-          schedule: 'steps',
+          kind: 'steps',
           steps: [
             { atEpoch: 2, eps: 0.05 },
             { atEpoch: 1, eps: 0.1 },
@@ -64,7 +71,7 @@ describe('epsilon schedules', () => {
         }),
       /ascending atEpoch/,
     );
-    assert.throws(() => eps({ max: 0.1, schedule: 'steps', steps: [{ atEpoch: 0, eps: 0.2 }] }), /exceeds max/);
+    assert.throws(() => eps({ max: 0.1, kind: 'steps', steps: [{ atEpoch: 0, eps: 0.2 }] }), /exceeds max/);
     assert.throws(() => eps({ max: 0.1, warmupEpoch: 1 }), /warmupEpoch/);
     assert.throws(() => epsilonAt(eps({ max: 0.1 }), -1), /progress ≥ 0/);
   });
@@ -123,7 +130,18 @@ describe('training config', () => {
     const a = parseTrainingConfig({ ...minimal, epsilon: { max: 0.1 } });
     assert.equal(a.optimizer, 'adam');
     assert.equal(a.attack.steps, 7);
-    assert.equal(a.attack.stepSizeFraction, 0.25);
+    assert.equal(a.attack.stepFraction, undefined);
+    assert.equal(stepFractionOf(a), 0.25);
+    assert.equal(stepFractionOf(parseTrainingConfig({ ...minimal, method: 'fgsm-rs' })), 1.25);
+    // configs written before the renames (checkpoint headers) still parse, under the new names
+    const old = migrateTrainingConfig({
+      ...minimal,
+      epsilon: { max: 0.1, schedule: 'linear', warmupEpochs: 1 },
+      attack: { stepSizeFraction: 0.3 },
+    });
+    const migrated = parseTrainingConfig(old);
+    assert.equal(migrated.epsilon?.kind, 'linear');
+    assert.equal(migrated.attack.stepFraction, 0.3);
     assert.equal(a.divergence.maxLoss, 100);
     assert.equal(a.gradientAccumulation, 1);
     const b = parseTrainingConfig({ epsilon: { max: 0.1 }, learningRate: 1e-3, batchSize: 8, epochs: 1 });

@@ -61,7 +61,7 @@ describe('Trainer: learning', () => {
       train: data,
       config: {
         ...base,
-        epsilon: { max: 0.1, schedule: 'linear', warmupEpochs: 1 },
+        epsilon: { max: 0.1, kind: 'linear', warmupEpochs: 1 },
         lrSchedule: { type: 'step', stepEvery: 1, gamma: 0.5 },
       },
     });
