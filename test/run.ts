@@ -5,7 +5,7 @@
 // Backends: every phase runs on wasm (TEMPERED_BACKEND=wasm unless set), then the tensor-core unit tests
 // (TENSOR_UNIT_DIRS) and the pipeline's kill-and-resume test run again on tensorflow when `npm run
 // setup:tensorflow` has built it; without it they are skipped with the reason, which under CI=true is a failure.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -72,6 +72,21 @@ export function parseTapCounts(tap: string): Counts | undefined {
 
 let child: ChildProcess | undefined;
 let interrupted: NodeJS.Signals | undefined;
+
+/**
+ * `npm ci` removes the tfjs-node build that `npm run setup:tensorflow` made; when that build is cached under
+ * `.tempered/tensorflow/` (a machine that ran the setup once), put it back (seconds, offline) so the tensorflow
+ * phases run. A machine that never ran the setup downloads nothing here: those phases are skipped with the reason.
+ */
+function relinkTensorflow(): void {
+  const cache = join(REPO_ROOT, '.tempered', 'tensorflow');
+  if (!existsSync(cache) || !readdirSync(cache).some((d) => d.startsWith('cpu-'))) return;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'setup-tensorflow.ts')], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0) process.stdout.write(`\n── setup:tensorflow from the cache failed (exit ${r.status})\n`);
+}
 
 /** Runs one phase in a child `node --test`, spec to our stdout, TAP to a file we parse. */
 function runPhase(
@@ -151,6 +166,7 @@ async function main(): Promise<number> {
   // The second backend, when asked for and built here; otherwise why not (a failure under CI, which sets it up).
   let tensorflow = false;
   if (backends.includes('tensorflow')) {
+    relinkTensorflow();
     const probe = probeBackends().find((p) => p.name === 'tensorflow')!;
     tensorflow = probe.available;
     if (!probe.available) {
