@@ -93,6 +93,15 @@ const TABLE: Record<string, Row> = {
   'npm run lint': { skip: 'a static check of the whole tree, not a behaviour' },
   'npm run format:check': { skip: 'a static check of the whole tree, not a behaviour' },
   'npm run bench': { skip: 'a measurement of minutes against PyTorch' },
+  'npx tempered resume <workflow-id>': {
+    // The completed fixture: a completed run is refused with the reason (resuming a failed one: resume.test.ts).
+    exit: 1,
+    prints: /only a failed, cancelled or timed-out run can be resumed/,
+  },
+  'npm run evaluate -- --model .tempered/reference/adversarial --suite standard --eps 0.1 --images 1000 --json': {
+    skip: 'the standard suite on 1000 images, an hour on 2 cores; the script is tested in test/unit/eval/command.test.ts',
+  },
+  'npm run setup:tensorflow': { skip: 'downloads the TensorFlow wheel (274 MB) once; CI runs it as an install step' },
   'npm run train:reference -- --mode adversarial --epochs 4 --train-size 60000 --out /tmp/robust --json': {
     skip: 'the 25-minute reference training run',
   },
