@@ -1,6 +1,6 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import buffer from 'node:buffer';
-import { constants, gunzipSync } from 'node:zlib';
+import { constants, createGunzip, gunzipSync } from 'node:zlib';
 import { DatasetError } from './dataset';
 
 /** True when the bytes start with the gzip magic number 1f 8b. */
@@ -56,7 +56,7 @@ export async function readHead(file: string, n: number): Promise<Buffer> {
     const prefix = buf.subarray(0, bytesRead);
     if (!isGzip(prefix)) return prefix.subarray(0, n);
     try {
-      return gunzipSync(prefix, { finishFlush: constants.Z_SYNC_FLUSH }).subarray(0, n);
+      return await gunzipHead(prefix, n);
     } catch (err) {
       throw new DatasetError(
         file,
@@ -109,4 +109,35 @@ export async function contentSize(file: string): Promise<number> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The first `n` inflated bytes of a gzip prefix, inflating in small chunks and stopping there: a prefix of a gzip
+ * bomb (64 KiB of compressed zeros is about 64 MiB) never inflates whole.
+ */
+function gunzipHead(prefix: Buffer, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const gunzip = createGunzip({ finishFlush: constants.Z_SYNC_FLUSH, chunkSize: 16 * 1024 });
+    const out: Buffer[] = [];
+    let got = 0;
+    let settled = false;
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      gunzip.destroy();
+      resolve(Buffer.concat(out).subarray(0, n));
+    };
+    gunzip.on('data', (chunk: Buffer) => {
+      out.push(chunk);
+      got += chunk.length;
+      if (got >= n) finish();
+    });
+    gunzip.on('end', finish);
+    gunzip.on('error', (err) => {
+      if (settled) return;
+      settled = true;
+      reject(err);
+    });
+    gunzip.end(prefix);
+  });
 }
