@@ -156,6 +156,49 @@ export const ENV_VARS: Record<string, EnvVar> = {
     description: 'largest dataset download the worker accepts, in MiB',
     group: 'worker',
   },
+  TEMPERED_DATASET_ROOTS: {
+    schema: text,
+    description: 'local folders a dataset.source may name, `:`-separated absolute paths (docs/security.md)',
+    default: '/usr/share/datasets/fashion-mnist',
+    group: 'worker',
+  },
+  TEMPERED_DATASET_BUCKETS: {
+    schema: text,
+    description: 'buckets a dataset.source may name, comma-separated (`*`: any); none by default',
+    group: 'worker',
+  },
+  TEMPERED_DATASET_HOSTS: {
+    schema: text,
+    description:
+      'http(s) hosts a dataset.source may name, comma-separated host or host:port; `*`: any public address ' +
+      '(loopback, link-local and private ranges only when named)',
+    default: '*',
+    group: 'worker',
+  },
+  TEMPERED_HTTP_TIMEOUT_S: {
+    schema: positive,
+    description: 'seconds an http dataset source may take to connect and answer, and between body chunks',
+    default: '30',
+    group: 'worker',
+  },
+  TEMPERED_DEPLOYMENT: {
+    schema: text,
+    description: 'the Worker Versioning deployment of this worker; `none`: unversioned',
+    default: 'tempered',
+    group: 'worker',
+  },
+  TEMPERED_BUILD_ID: {
+    schema: text,
+    description: "this worker's build ID (set it to the commit you deploy); runs are pinned to the build they start on",
+    default: 'tempered-<package version>',
+    group: 'worker',
+  },
+  TEMPERED_PROMOTE_BUILD: {
+    schema: flag(['if-none', 'always', 'never']),
+    description: "when this worker makes its build the deployment's current one",
+    default: 'if-none',
+    group: 'worker',
+  },
   TEMPERED_WORKER_LOG: {
     schema: text,
     description: "file for the Temporal SDK's and the bundler's log lines (the CLI's worker and demo: logs/worker.log)",
@@ -171,6 +214,12 @@ export const ENV_VARS: Record<string, EnvVar> = {
     schema: text,
     description: 'set by the worker for its heavy child: the SDK heartbeat throttle interval',
     group: 'worker',
+  },
+  TEMPERED_SETUP_PYTHON: {
+    schema: text,
+    description: 'the Python with pip that `npm run setup:tensorflow` downloads the TensorFlow wheels with',
+    default: 'python3',
+    group: 'tests and tools',
   },
   TEMPERED_PARENT_PID: {
     schema: z.string().regex(/^\d+$/, 'expected a process id'),

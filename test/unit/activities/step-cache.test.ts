@@ -24,7 +24,11 @@ function setup(packageVersion = '1.0.0') {
   const store = memoryStore();
   const deps: ActivityDeps = { store, cacheDir: '/nonexistent', packageVersion };
   const writeModel = async (prefix: string, weights: number[]) => {
-    await store.putJson('tempered', `${prefix}model.json`, { weightsManifest: [{ paths: ['w.bin'] }] });
+    // The smallest model.json the store's model reader accepts: a topology and a manifest naming the weights.
+    await store.putJson('tempered', `${prefix}model.json`, {
+      modelTopology: { class_name: 'Sequential', config: { layers: [] } },
+      weightsManifest: [{ paths: ['w.bin'], weights: [] }],
+    });
     await store.putBytes('tempered', `${prefix}w.bin`, new Uint8Array(weights));
   };
   return { store, deps, writeModel };
