@@ -73,17 +73,20 @@ describe('train:reference arguments', () => {
   });
 });
 
-describe('runReference (tiny, wasm)', () => {
+/** The backend this phase runs on (test/run.ts runs the tensor tests on wasm, then on tensorflow). */
+const PHASE_BACKEND = process.env.TEMPERED_BACKEND === 'tensorflow' ? 'tensorflow' : 'wasm';
+
+describe('runReference (tiny)', () => {
   it('trains, saves, checkpoints, evaluates and reports; fine-tunes from the saved model', async () => {
     const out = await mkdtemp(join(tmpdir(), 'tempered-ref-'));
     try {
       const common = { epochs: 1, trainSize: 64, eps: 0.1, evalSize: 30, batchSize: 32, seed: 0, resume: false };
       const lines: string[] = [];
       const r = await runReference(
-        { ...common, mode: 'standard', out, backend: 'wasm', dataDir: '/usr/share/datasets/fashion-mnist' },
+        { ...common, mode: 'standard', out, backend: PHASE_BACKEND, dataDir: '/usr/share/datasets/fashion-mnist' },
         (l) => lines.push(l),
       );
-      assert.equal(r.backend, 'wasm');
+      assert.equal(r.backend, PHASE_BACKEND);
       assert.equal(r.evalImages, 30);
       assert.deepEqual(r.attack, { method: 'pgd', norm: 'linf', eps: 0.1, steps: 20, stepSize: 0.025, restarts: 1 });
       for (const v of [r.clean, r.robust]) assert.ok(v >= 0 && v <= 1);
@@ -102,7 +105,7 @@ describe('runReference (tiny, wasm)', () => {
         mode: 'adversarial',
         out: tuned,
         from: out,
-        backend: 'wasm',
+        backend: PHASE_BACKEND,
         dataDir: '/usr/share/datasets/fashion-mnist',
       });
       assert.equal(r2.evalImages, 30);
