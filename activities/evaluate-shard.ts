@@ -99,7 +99,11 @@ async function runShard(
     );
   const model = await readModel(deps.store, input.model);
   const started = performance.now();
-  const resumedAt = beat.state ? { phase: beat.phase, attack: beat.state.attack, batch: beat.state.batch } : undefined;
+  // Resumed whenever an earlier attempt's heartbeat got anywhere: inside a phase (its attack and batch) or past one.
+  const resumedAt =
+    beat.state || beat.phase > 0
+      ? { phase: beat.phase, attack: beat.state?.attack ?? 0, batch: beat.state?.batch ?? 0 }
+      : undefined;
   try {
     checkModelFits(model, test, input.model.uri);
     const all = phases(spec, test.numClasses);
