@@ -131,7 +131,16 @@ export async function cachedEvaluation(
   input: EvaluateInput,
   run: () => Promise<Metrics>,
 ): Promise<Metrics> {
-  return cachedStep(deps, input.spec, evaluationStage(input), Metrics, await evaluationParts(deps, input), run);
+  const metrics = await cachedStep(
+    deps,
+    input.spec,
+    evaluationStage(input),
+    Metrics,
+    await evaluationParts(deps, input),
+    run,
+  );
+  if (metrics.cached) reportEvaluation(deps, input, metrics);
+  return metrics;
 }
 
 /**
@@ -140,7 +149,19 @@ export async function cachedEvaluation(
  */
 export async function lookupEvaluation(deps: ActivityDeps, input: EvaluateInput): Promise<Metrics | null> {
   const parts = await evaluationParts(deps, input);
-  return (await readStep(deps, input.spec, evaluationStage(input), Metrics, parts)) ?? null;
+  const hit = await readStep(deps, input.spec, evaluationStage(input), Metrics, parts);
+  // The run's accuracy gauges are this run's, computed or reused (a dashboard subtracts baseline from hardened).
+  if (hit) reportEvaluation(deps, input, hit);
+  return hit ?? null;
+}
+
+function reportEvaluation(deps: ActivityDeps, input: EvaluateInput, metrics: Metrics): void {
+  deps.metrics?.evaluation({
+    runId: input.workflowId,
+    role: input.role,
+    clean: metrics.clean,
+    robust: metrics.robust.map((r) => ({ attack: r.attack, accuracy: r.accuracy })),
+  });
 }
 
 /** storeEvaluation (io queue): keeps a fanned-out evaluation's metrics for later runs with the same inputs. */
