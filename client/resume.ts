@@ -76,7 +76,8 @@ export async function resumeHardeningRun(
   // Each stage's output is reused only with the one it was made from (the model from this dataset, and so on).
   const dataset = done.fetchDataset ? DatasetRef.parse(done.fetchDataset) : before?.dataset;
   const prepared = !dataset ? undefined : done.prepareModel ? PreparedModel.parse(done.prepareModel) : before?.prepared;
-  const baseline = !prepared ? undefined : done.baselineEval ? Metrics.parse(done.baselineEval) : before?.baseline;
+  const earlierBaseline = done.baselineEval ?? (await fannedOutEvaluations(events, decode)).baseline;
+  const baseline = !prepared ? undefined : earlierBaseline ? Metrics.parse(earlierBaseline) : before?.baseline;
   const resume: ResumeFrom = {
     from,
     checkpointsOf: [from, ...(before?.checkpointsOf ?? [])],
@@ -129,6 +130,41 @@ async function completedActivities(
     if (completed) {
       const type = typeOf.get(String(completed.scheduledEventId));
       if (type) out[type] = (await decode(completed.result?.payloads))[0];
+    }
+  }
+  return out;
+}
+
+/**
+ * The metrics of each role's fanned-out evaluation (runs since the evaluation fan-out): a completed evaluation child
+ * workflow (`<role>-evaluation-…`), or a step-cache hit (`lookupEvaluation` with a result) that stood in for one.
+ */
+async function fannedOutEvaluations(
+  events: HistoryEvent[],
+  decode: (p: Payload[] | null | undefined) => Promise<unknown[]>,
+): Promise<Partial<Record<'baseline' | 'hardened', unknown>>> {
+  const out: Partial<Record<'baseline' | 'hardened', unknown>> = {};
+  const roleOf = (id: string | null | undefined) =>
+    /(^|-)baseline-evaluation/.test(id ?? '')
+      ? 'baseline'
+      : /(^|-)hardened-evaluation/.test(id ?? '')
+        ? 'hardened'
+        : undefined;
+  const lookups = new Map<string, 'baseline' | 'hardened'>();
+  for (const e of events) {
+    const child = e.childWorkflowExecutionCompletedEventAttributes;
+    const role = child ? roleOf(child.workflowExecution?.workflowId) : undefined;
+    if (child && role) out[role] = (await decode(child.result?.payloads))[0];
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled?.activityType?.name === 'lookupEvaluation') {
+      const input = (await decode(scheduled.input?.payloads))[0] as { role?: 'baseline' | 'hardened' } | undefined;
+      if (input?.role) lookups.set(String(e.eventId), input.role);
+    }
+    const completed = e.activityTaskCompletedEventAttributes;
+    const lookupRole = completed ? lookups.get(String(completed.scheduledEventId)) : undefined;
+    if (completed && lookupRole) {
+      const hit = (await decode(completed.result?.payloads))[0];
+      if (hit) out[lookupRole] = hit;
     }
   }
   return out;
