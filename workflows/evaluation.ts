@@ -7,11 +7,12 @@
  * A shard heartbeats its attack, batch and per-example flags: a shard whose worker dies is retried on any heavy
  * worker after the heartbeat timeout and resumes where it was. Deterministic orchestration only.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/contract';
 import { allFailures } from '../schemas/failures';
 import type { EvaluateInput, EvaluateShardRef, Metrics } from '../schemas/payloads';
 import type { Spec } from '../schemas/spec';
+import { DEFAULT_PROGRESS_RETRY, lastHeartbeatDetails, retryWhileProgressing } from './progress-retry';
 
 /** The shards of `images` test images: consecutive ranges of at most `shardImages`. */
 export function planShards(images: number, shardImages: number): { index: number; start: number; count: number }[] {
@@ -43,7 +44,31 @@ function proxies(spec: Spec, heavyQueue: string) {
     startToCloseTimeout: '10 minutes',
     retry: { ...retry, maximumAttempts: 8, nonRetryableErrorTypes: [...allFailures] },
   });
-  return { evaluateShard: heavy.evaluateShard, evaluationExtras: heavy.evaluationExtras, reduce: io.reduceEvaluation };
+  // One attempt at a time: the workflow retries a shard while its attempts progress (retryWhileProgressing).
+  const heavyOnce = proxyActivities<Activities>({
+    taskQueue: heavyQueue,
+    startToCloseTimeout: evaluationTimeout,
+    heartbeatTimeout: evaluationHeartbeatTimeout,
+    retry: { maximumAttempts: 1, nonRetryableErrorTypes: [...allFailures] },
+  });
+  return {
+    evaluateShard: heavy.evaluateShard,
+    evaluateShardOnce: heavyOnce.evaluateShard,
+    evaluationExtras: heavy.evaluationExtras,
+    reduce: io.reduceEvaluation,
+  };
+}
+
+/**
+ * How far a shard got, from the heartbeat its killed attempt left: phases done, then the attack and batch inside
+ * the current one (monotonic while the shard moves on).
+ */
+export function shardCursor(details: unknown): number | undefined {
+  const beat = details as { phase?: unknown; state?: { attack?: unknown; batch?: unknown } } | undefined;
+  if (typeof beat?.phase !== 'number') return undefined;
+  const attack = typeof beat.state?.attack === 'number' ? beat.state.attack : 0;
+  const batch = typeof beat.state?.batch === 'number' ? beat.state.batch : 0;
+  return beat.phase * 1e9 + attack * 1e6 + batch;
 }
 
 export async function evaluation({ heavyQueue, ...input }: EvaluationInput): Promise<Metrics> {
@@ -52,12 +77,21 @@ export async function evaluation({ heavyQueue, ...input }: EvaluationInput): Pro
   const started = workflowInfo().runStartTime.getTime();
   const shards = planShards(evaluatedImages(spec, input.dataset.counts.test), spec.evaluation.shardImages);
   const done: EvaluateShardRef[] = new Array(shards.length);
+  // A shard killed any number of times finishes while its attempts progress (as training does).
+  const progressAware = patched('progress-aware-shards');
   let next = 0;
   // A sliding window: each lane takes the next shard as soon as its last one finished.
   const lane = async () => {
     while (next < shards.length) {
       const shard = shards[next++];
-      done[shard.index] = await act.evaluateShard({ ...input, spec, shard });
+      done[shard.index] = progressAware
+        ? await retryWhileProgressing({
+            what: `${input.role} evaluation shard ${shard.index}`,
+            policy: { ...DEFAULT_PROGRESS_RETRY, maxAttemptsWithoutProgress: spec.compute.maxAttemptsWithoutProgress },
+            cursor: (err) => shardCursor(lastHeartbeatDetails(err)),
+            attempt: () => act.evaluateShardOnce({ ...input, spec, shard }),
+          })
+        : await act.evaluateShard({ ...input, spec, shard });
     }
   };
   const lanes = Array.from({ length: Math.min(spec.evaluation.maxConcurrentShards, shards.length) }, lane);
