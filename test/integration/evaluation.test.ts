@@ -73,12 +73,17 @@ const decode = <T>(p: { data?: Uint8Array | null } | undefined): T => JSON.parse
 /** Per evaluateShard task: the worker identity of every attempt, and the shard it handed back. */
 async function shardRuns(handle: WorkflowHandle) {
   const events: Event[] = (await handle.fetchHistory()).events ?? [];
+  // A shard is retried by the workflow (progress-aware: a new activity per attempt) or by Temporal (attempt > 1):
+  // group the executions by the shard they ran.
   const scheduled = new Map<string, number>();
   for (const e of events) {
     const a = e.activityTaskScheduledEventAttributes;
-    if (a?.activityType?.name === 'evaluateShard') scheduled.set(String(e.eventId), scheduled.size);
+    if (a?.activityType?.name !== 'evaluateShard') continue;
+    const input = decode<{ shard: { index: number } }>(a.input?.payloads?.[0] ?? undefined);
+    scheduled.set(String(e.eventId), input.shard.index);
   }
-  const runs = [...scheduled.values()].map(() => ({
+  const count = Math.max(-1, ...scheduled.values()) + 1;
+  const runs = Array.from({ length: count }, () => ({
     identities: [] as string[],
     attempts: 0,
     ref: undefined as EvaluateShardRef | undefined,
@@ -88,7 +93,7 @@ async function shardRuns(handle: WorkflowHandle) {
     const i = s ? scheduled.get(String(s.scheduledEventId)) : undefined;
     if (s && i !== undefined) {
       runs[i].identities.push(s.identity ?? '');
-      runs[i].attempts = Math.max(runs[i].attempts, s.attempt ?? 0);
+      runs[i].attempts += s.attempt ?? 1;
     }
     const c = e.activityTaskCompletedEventAttributes;
     const j = c ? scheduled.get(String(c.scheduledEventId)) : undefined;
