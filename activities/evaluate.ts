@@ -146,7 +146,6 @@ export async function evaluationExtras(deps: ActivityDeps, input: EvaluateInput)
  */
 export async function reduceEvaluation(deps: ActivityDeps, input: ReduceEvaluationInput): Promise<Metrics> {
   const { spec, dataset, role } = input;
-  const { workflowId } = execution();
   const bucket = spec.artifacts.bucket;
   const read = async <T>(key: string) => JSON.parse((await deps.store.getBytes(bucket, key)).toString('utf8')) as T;
   const [shards, extras] = await Promise.all([
@@ -165,8 +164,10 @@ export async function reduceEvaluation(deps: ActivityDeps, input: ReduceEvaluati
     seconds: input.seconds,
     backend: input.shards[0]?.backend ?? input.extras.backend,
   });
+  // Labelled with the hardening run's id (the input's), not this child workflow's: a dashboard subtracts the
+  // baseline's series from the hardened model's of the same run.
   deps.metrics?.evaluation({
-    runId: workflowId,
+    runId: input.workflowId,
     role,
     clean: metrics.clean,
     robust: metrics.robust.map((r) => ({ attack: r.attack, accuracy: r.accuracy })),
