@@ -38,7 +38,8 @@ describe('resume and step caching on the real stack', () => {
         .filter((n) => Number.isFinite(n));
     const oldNewest = Math.max(...(await cursors(oldRunId)));
     const newFirst = Math.min(...(await cursors(newRunId)));
-    assert.ok(oldNewest >= 6, `the terminated run had checkpoints up to ${oldNewest}`);
+    const oldKeys = (await rig.store.list(rig.bucket, `runs/${handle.workflowId}/`)).map((e) => e.key);
+    assert.ok(oldNewest >= 6, `the terminated run had checkpoints up to ${oldNewest}: ${oldKeys.join(', ')}`);
     assert.ok(newFirst > oldNewest, `the resumed run's first checkpoint ${newFirst} lies past ${oldNewest}`);
     assert.ok(summary.training?.resumedFrom, 'training resumed from a checkpoint');
     // The new execution ran no baseline work; its memo links to the old one.
@@ -49,7 +50,8 @@ describe('resume and step caching on the real stack', () => {
       .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
       .filter((t): t is string => t !== undefined);
     for (const done of ['fetchDataset', 'prepareModel', 'baselineEval']) assert.ok(!types.includes(done), types.join());
-    assert.ok(types.includes('adversarialTrain') && types.includes('benchmark'));
+    // Training ran again; the hardened model's evaluation is a child workflow (or its cache hit) since the fan-out.
+    assert.ok(types.includes('adversarialTrain'), types.join());
 
     // A completed run is refused, by the SDK and by the CLI.
     await assert.rejects(resumeHardeningRun(rig.client, handle.workflowId), (err: unknown) => {
