@@ -67,7 +67,7 @@ function phases(spec: Spec, numClasses: number): { norm: Norm; eps: number; atta
  * so a resumed or retried shard repeats exactly, on any worker.
  */
 export async function evaluateShard(deps: ActivityDeps, input: EvaluateShardInput): Promise<EvaluateShardRef> {
-  let beat: ShardHeartbeat = resumeFrom() ?? { phase: 0, done: [] };
+  let beat: ShardHeartbeat = resumeFrom(input.resume) ?? { phase: 0, done: [] };
   const timer = setInterval(() => heartbeat(beat), LIVENESS_MS);
   heartbeat(beat);
   try {
@@ -172,13 +172,17 @@ export function shardFile(
   };
 }
 
-function resumeFrom(): ShardHeartbeat | undefined {
+/** This attempt's heartbeat details (a Temporal retry), else the earlier attempt's the workflow handed over. */
+function resumeFrom(handedOver: unknown): ShardHeartbeat | undefined {
+  const valid = (d: unknown): d is ShardHeartbeat =>
+    !!d && Number.isInteger((d as ShardHeartbeat).phase) && Array.isArray((d as ShardHeartbeat).done);
+  let own: unknown;
   try {
-    const d = Context.current().info.heartbeatDetails as ShardHeartbeat | undefined;
-    return d && Number.isInteger(d.phase) && Array.isArray(d.done) ? d : undefined;
+    own = Context.current().info.heartbeatDetails;
   } catch {
-    return undefined;
+    own = undefined;
   }
+  return valid(own) ? own : valid(handedOver) ? handedOver : undefined;
 }
 
 function cancellationSignal(): AbortSignal | undefined {

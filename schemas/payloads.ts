@@ -424,6 +424,11 @@ export type WriteReportInput = z.infer<typeof WriteReportInput>;
 export const EvaluateShardInput = z.strictObject({
   ...EvaluateInput.shape,
   shard: z.strictObject({ index: count, start: count, count: z.int().min(1) }),
+  /**
+   * The heartbeat an earlier, killed attempt left (the workflow's progress-aware retry schedules a new activity,
+   * which does not inherit heartbeat details): where to resume.
+   */
+  resume: z.unknown().optional(),
 });
 export type EvaluateShardInput = z.infer<typeof EvaluateShardInput>;
 

@@ -84,12 +84,19 @@ export async function evaluation({ heavyQueue, ...input }: EvaluationInput): Pro
   const lane = async () => {
     while (next < shards.length) {
       const shard = shards[next++];
+      // The killed attempt's heartbeat, handed to the next attempt (a new activity inherits none).
+      let resume: unknown;
       done[shard.index] = progressAware
         ? await retryWhileProgressing({
             what: `${input.role} evaluation shard ${shard.index}`,
             policy: { ...DEFAULT_PROGRESS_RETRY, maxAttemptsWithoutProgress: spec.compute.maxAttemptsWithoutProgress },
-            cursor: (err) => shardCursor(lastHeartbeatDetails(err)),
-            attempt: () => act.evaluateShardOnce({ ...input, spec, shard }),
+            cursor: (err) => {
+              const beat = lastHeartbeatDetails(err);
+              const at = shardCursor(beat);
+              if (at !== undefined && at >= (shardCursor(resume) ?? -1)) resume = beat;
+              return at;
+            },
+            attempt: () => act.evaluateShardOnce({ ...input, spec, shard, ...(resume ? { resume } : {}) }),
           })
         : await act.evaluateShard({ ...input, spec, shard });
     }
