@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** True when a process with this id exists (signal 0 probes without killing). */
@@ -117,26 +117,30 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-/** `count` distinct ports the OS reports free on host (all held open until every one is picked). */
+/** The first port of the kernel's ephemeral range (Linux /proc), 32768 where it cannot be read. */
+export function ephemeralPortStart(): number {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(first) && first > 2048 ? first : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/**
+ * `count` distinct ports free on host, drawn below the ephemeral range: a port the OS hands out for `listen(0)` is
+ * also the kind it hands any outgoing connection, which can take it between our pick and the server's bind.
+ */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolvePromise, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen({ port: 0, host, exclusive: true }, () => resolvePromise(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const address = s.address();
-    if (address === null || typeof address === 'string') throw new Error('could not read a free port');
-    return address.port;
-  });
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
+  const high = ephemeralPortStart();
+  const low = Math.max(1024, high - 16_384);
+  const picked = new Set<number>();
+  for (let tries = 0; picked.size < count; tries++) {
+    if (tries > 50 * count) throw new Error(`could not find ${count} free ports on ${host} in ${low}-${high - 1}`);
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (!picked.has(port) && (await isPortFree(port, host))) picked.add(port);
+  }
+  return [...picked];
 }
 
 /**

@@ -55,7 +55,7 @@ const spec = parseSpec({
     sanityImages: 0,
   },
   artifacts: { bucket },
-  compute: { ioQueue: queues.io, heavyQueue: queues.heavy, evaluationHeartbeatTimeout: '60s' },
+  compute: { ioQueue: queues.io, heavyQueue: queues.heavy, evaluationHeartbeatTimeout: '20s' },
 });
 
 async function start(): Promise<WorkflowHandle> {
@@ -76,15 +76,18 @@ async function shardRuns(handle: WorkflowHandle) {
   // A shard is retried by the workflow (progress-aware: a new activity per attempt) or by Temporal (attempt > 1):
   // group the executions by the shard they ran.
   const scheduled = new Map<string, number>();
+  const activityIds = new Map<string, number>();
   for (const e of events) {
     const a = e.activityTaskScheduledEventAttributes;
     if (a?.activityType?.name !== 'evaluateShard') continue;
     const input = decode<{ shard: { index: number } }>(a.input?.payloads?.[0] ?? undefined);
     scheduled.set(String(e.eventId), input.shard.index);
+    activityIds.set(String(a.activityId), input.shard.index);
   }
   const count = Math.max(-1, ...scheduled.values()) + 1;
   const runs = Array.from({ length: count }, () => ({
     identities: [] as string[],
+    activityIds: [] as string[],
     attempts: 0,
     ref: undefined as EvaluateShardRef | undefined,
   }));
@@ -99,6 +102,7 @@ async function shardRuns(handle: WorkflowHandle) {
     const j = c ? scheduled.get(String(c.scheduledEventId)) : undefined;
     if (c && j !== undefined) runs[j].ref = decode<EvaluateShardRef>(c.result?.payloads?.[0] ?? undefined);
   }
+  for (const [id, i] of activityIds) runs[i].activityIds.push(id);
   return runs;
 }
 
@@ -165,9 +169,11 @@ describe('evaluation fan-out on the real stack', () => {
 
   test('a worker SIGKILLed mid-shard: the shard resumes on the other worker, the result is unchanged', async () => {
     const handle = await start();
-    // Wait for a shard that has heartbeated its way into an attack, then kill the worker running it.
+    // Wait for a shard that has heartbeated its way into an attack, freeze its worker (SIGSTOP), and kill it only
+    // if the shard is still unfinished: a 25-image shard takes well under a second, so without the freeze it often
+    // completes between our look and the kill, and the kill hits a shard that had no progress to resume from.
     const deadline = Date.now() + 120_000;
-    let victim: WorkerProcess | undefined;
+    let victim: { worker: WorkerProcess; activityId: string; beat: ShardHeartbeat } | undefined;
     while (!victim && Date.now() < deadline) {
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
       for (const p of pending) {
@@ -175,22 +181,36 @@ describe('evaluation fan-out on the real stack', () => {
         const beat = decode<ShardHeartbeat>(p.heartbeatDetails.payloads[0]);
         if (beat.phase < 1 && (beat.state?.batch ?? 0) < 1) continue; // the first batch done: kill early
         const pid = Number(String(p.lastWorkerIdentity).split('@')[0]);
-        victim = workers.find((w) => w.child.pid === pid);
-        if (victim) break;
+        const worker = workers.find((w) => w.child.pid === pid);
+        if (!worker) continue;
+        process.kill(pid, 'SIGSTOP');
+        const still = (await handle.describe()).raw.pendingActivities?.some((q) => q.activityId === p.activityId);
+        if (still) {
+          victim = { worker, activityId: String(p.activityId), beat };
+          break;
+        }
+        process.kill(pid, 'SIGCONT');
       }
-      await sleep(100);
+      if (!victim) await sleep(50);
     }
     assert.ok(victim, 'a shard heartbeated progress');
-    await victim.kill('SIGKILL');
-    workers.splice(workers.indexOf(victim), 1);
+    await victim.worker.kill('SIGKILL');
+    workers.splice(workers.indexOf(victim.worker), 1);
     const resumed = await handle.result();
     assert.deepEqual(comparable(resumed), comparable(single));
     const runs = await shardRuns(handle);
-    const retried = runs.filter((r) => r.attempts >= 2);
-    assert.ok(retried.length >= 1, 'the killed shard was retried');
-    assert.ok(
-      retried.some((r) => r.ref?.resumedAt !== undefined),
-      `a retried shard resumed from its heartbeat: ${JSON.stringify(retried.map((r) => r.ref))}`,
-    );
+    const killed = runs.find((r) => r.activityIds.includes(victim.activityId));
+    assert.ok(killed, `the killed activity ${victim.activityId} ran a shard`);
+    assert.ok(killed.attempts >= 2, 'the killed shard was retried');
+    const at = killed.ref?.resumedAt;
+    assert.ok(at, `the killed shard resumed from its heartbeat: ${JSON.stringify(killed.ref)}`);
+    const seen = victim.beat;
+    const order = (b: { phase: number; attack: number; batch: number }) => [b.phase, b.attack, b.batch];
+    const seenAt = { phase: seen.phase, attack: seen.state?.attack ?? 0, batch: seen.state?.batch ?? 0 };
+    const cmp =
+      order(at)
+        .map((v, i) => v - order(seenAt)[i])
+        .find((d) => d !== 0) ?? 0;
+    assert.ok(cmp >= 0, `resumed at ${JSON.stringify(at)}, before the progress seen (${JSON.stringify(seenAt)})`);
   });
 });
