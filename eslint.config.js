@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.venv/', '.tempered/', 'coverage/', 'dist/', '**/*.generated.*'] },
+  { ignores: ['node_modules/', '**/.venv/', '.tempered/', 'coverage/', 'dist/', '**/*.generated.*'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

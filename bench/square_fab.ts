@@ -5,7 +5,7 @@
  * Runs one of tempered's Square or FAB-T attacks on its own (not after the others) against a saved layers model on
  * the first N Fashion-MNIST test images, attacking the images classified correctly, and prints one JSON line
  * {"attack","backend","images","clean","robust","seconds","secondsPer1000","cpuSeconds"}. Compare with the same attack alone in
- * PyTorch: `bench/.venv/bin/python bench/torch_autoattack.py --model DIR --images N --attacks square --json`.
+ * PyTorch: `crosscheck/.venv/bin/python crosscheck/torch_autoattack.py --model DIR --images N --attacks square --json`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';

@@ -5,8 +5,8 @@
  * Seconds per 1000 images of an attack suite (default AutoAttack's standard one) through tempered's runner, the
  * way an evaluation shard runs it (clean pass, then each attack on the points still robust, every batch verified),
  * against a saved layers model on the first N Fashion-MNIST test images; then, where a Python with torch and
- * torchattacks is found (TEMPERED_PYTHON, else bench/.venv/bin/python), the same suite in PyTorch at the same
- * thread count (bench/torch_autoattack.py --threads 1, the reference budgets set explicitly). Prints a table, or
+ * torchattacks is found (TEMPERED_PYTHON, else crosscheck/.venv/bin/python), the same suite in PyTorch at the same
+ * thread count (crosscheck/torch_autoattack.py --threads 1, the reference budgets set explicitly). Prints a table, or
  * with --json one line per engine: {"engine","suite","images","clean","worstCase","attacks","seconds",
  * "secondsPer1000","cpuSeconds","attackSeconds"}. The PyTorch row is skipped, with the reason, when its Python is
  * absent. CPU seconds are the steadier figure on a shared machine.
@@ -112,14 +112,14 @@ const rows: Row[] = [
   },
 ];
 
-const here = dirname(fileURLToPath(import.meta.url));
-const python = process.env.TEMPERED_PYTHON ?? join(here, '.venv/bin/python');
+const crosscheck = join(dirname(fileURLToPath(import.meta.url)), '..', 'crosscheck');
+const python = process.env.TEMPERED_PYTHON ?? join(crosscheck, '.venv/bin/python');
 let skipped: string | undefined;
 if (values['no-torch']) skipped = '--no-torch';
-else if (suite !== 'standard') skipped = `bench/torch_autoattack.py runs the standard suite only, not ${suite}`;
-else if (!existsSync(python)) skipped = `no Python at ${python} (set TEMPERED_PYTHON or create bench/.venv)`;
+else if (suite !== 'standard') skipped = `crosscheck/torch_autoattack.py runs the standard suite only, not ${suite}`;
+else if (!existsSync(python)) skipped = `no Python at ${python} (set TEMPERED_PYTHON or create crosscheck/.venv)`;
 else {
-  const args = [join(here, 'torch_autoattack.py'), '--model', values.model, '--images', String(images)];
+  const args = [join(crosscheck, 'torch_autoattack.py'), '--model', values.model, '--images', String(images)];
   args.push('--eps', String(eps), '--norm', norm === 'linf' ? 'Linf' : 'L2', '--threads', '1', '--json');
   args.push('--batch', String(int('batch')), '--data-dir', values['data-dir'] as string);
   const r = spawnSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,6 +1,6 @@
 """Independent AutoAttack check: a TensorFlow.js layers model rebuilt in PyTorch, attacked with torchattacks.
 
-Rebuilds the model with bench/torch_attack.py's converter (optionally checked against tfjs logits with --verify),
+Rebuilds the model with crosscheck/torch_attack.py's converter (optionally checked against tfjs logits with --verify),
 then runs AutoAttack's standard suite with torchattacks' implementation at the reference budgets, set explicitly
 (torchattacks' own AutoAttack class defaults to 10 iterations, ten times weaker than the reference):
 
@@ -14,14 +14,14 @@ robust accuracy after it (cumulative), so the last one is the per-example worst 
 adversarial image is checked to lie in [0,1] and within ε + 1e-6 of its clean image before it counts.
 
 Usage:
-  bench/.venv/bin/python bench/torch_autoattack.py --model DIR [--eps 0.1] [--norm Linf|L2] [--images 1000]
+  crosscheck/.venv/bin/python crosscheck/torch_autoattack.py --model DIR [--eps 0.1] [--norm Linf|L2] [--images 1000]
       [--threads 1] [--batch 500] [--seed 0] [--steps 100] [--targets 9] [--queries 5000]
       [--attacks apgd-ce,apgd-t,fab-t,square] [--verify LOGITS.json [--tolerance 1e-4]] [--data-dir DIR] [--json]
 
 Set up the interpreter once (Debian's python3-torch provides torch 1.13; torchattacks would pull a newer torch, so
 its other dependencies are installed without it):
-  /usr/bin/python3 -m venv --system-site-packages bench/.venv
-  bench/.venv/bin/pip install --no-deps -r bench/requirements-autoattack.txt
+  /usr/bin/python3 -m venv --system-site-packages crosscheck/.venv
+  crosscheck/.venv/bin/pip install --no-deps -r crosscheck/requirements.txt
 
 Progress goes to stderr; with --json the last stdout line is
 {"clean","apgd-ce","apgd-t","fab-t","square","worstCase","images","seconds","secondsPer1000","cpuSeconds", ...}.
@@ -60,7 +60,7 @@ def parse_args(argv):
     p.add_argument("--targets", type=int, default=9, help="target classes of APGD-T and FAB-T (default 9)")
     p.add_argument("--queries", type=int, default=5000, help="Square queries (default 5000)")
     p.add_argument("--attacks", default=",".join(SUITE), help="comma-separated subset of the suite, in suite order")
-    p.add_argument("--verify", metavar="LOGITS_JSON", help="tfjs logits (scripts/tfjs-logits.ts) to compare with")
+    p.add_argument("--verify", metavar="LOGITS_JSON", help="tfjs logits (crosscheck/tfjs-logits.ts) to compare with")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest |Δ logit| --verify accepts (default 1e-4)")
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder (default Debian's)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
@@ -158,7 +158,8 @@ def run(a, torch, torchattacks, ta):
                 lo, hi = adv.min().item(), adv.max().item()
                 if dist.max().item() > a.eps + SLACK or lo < 0 or hi > 1:
                     raise BoundsError(
-                        f"{name}: adversarial images at distance {dist.max().item():.6g} (ε {a.eps}), range [{lo}, {hi}]"
+                        f"{name}: adversarial images at distance {dist.max().item():.6g} (ε {a.eps}), "
+                        f"range [{lo}, {hi}]"
                     )
                 max_dist = max(max_dist, dist.max().item())
                 with torch.no_grad():
@@ -168,7 +169,8 @@ def run(a, torch, torchattacks, ta):
             after[name] = torch.cat([after[name], robust])
         done = min(start + a.batch, a.images)
         so_far = ", ".join(f"{n} {after[n].float().mean().item():.3f}" for n in attacks)
-        log(f"  {done}/{a.images}: clean {clean.float().mean().item():.3f}, {so_far} ({time.perf_counter() - t0:.0f} s)")
+        took = time.perf_counter() - t0
+        log(f"  {done}/{a.images}: clean {clean.float().mean().item():.3f}, {so_far} ({took:.0f} s)")
     acc = lambda t: round(t.float().mean().item(), 6)  # noqa: E731
     last = list(attacks)[-1]
     total = time.perf_counter() - t0
@@ -210,7 +212,7 @@ def main(argv=None):
         import torchattacks
     except ImportError as err:
         return skip(
-            f"torchattacks not importable from {sys.executable} ({err}); see bench/requirements-autoattack.txt", a.json
+            f"torchattacks not importable from {sys.executable} ({err}); see crosscheck/requirements.txt", a.json
         )
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch_attack as ta

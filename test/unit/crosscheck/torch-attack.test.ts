@@ -1,5 +1,5 @@
 /**
- * bench/torch_attack.py, the independent PyTorch check: models saved by tempered are rebuilt in PyTorch and must
+ * crosscheck/torch_attack.py, the independent PyTorch check: models saved by tempered are rebuilt in PyTorch and must
  * reproduce the tfjs logits; its attacks must lower accuracy and stay in the ε-ball. Skipped, with the reason, where
  * torch does not import (CI installs Debian's python3-torch).
  */
@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildReferenceCnn, saveModel } from '../../../tensor/models';
-import { tfjsLogits } from '../../../scripts/tfjs-logits';
+import { tfjsLogits } from '../../../crosscheck/tfjs-logits';
 import {
   DEFAULT_PYTHON,
   parseTorchAttackArgs,
   TORCH_ATTACK_SCRIPT,
   torchUnavailable,
-} from '../../../scripts/torch-attack';
+} from '../../../crosscheck/torch-attack';
 import { fashion, FASHION_DIR, setupBackend, train } from '../attacks/fixture';
 
 interface AttackJson {
@@ -84,7 +84,7 @@ describe('attack:torch arguments', () => {
 
 const missingTorch = torchUnavailable();
 
-describe('bench/torch_attack.py', { skip: missingTorch }, () => {
+describe('crosscheck/torch_attack.py', { skip: missingTorch }, () => {
   let dir: string;
 
   before(async () => {

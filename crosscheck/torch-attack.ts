@@ -2,8 +2,8 @@
  * npm run attack:torch -- --model DIR [--images 1000] [--eps 0.1] [--restarts 1] [--threads 1] [--json] [...]
  *   [--backend auto|wasm|cpu|…] [--python /usr/bin/python3] [--no-verify]
  *
- * The independent robustness check: writes the tfjs logits of the first N test images (scripts/tfjs-logits.ts, on
- * the chosen tfjs backend) to a temporary file, then runs bench/torch_attack.py, which rebuilds the model in PyTorch,
+ * The independent robustness check: writes the tfjs logits of the first N test images (crosscheck/tfjs-logits.ts, on
+ * the chosen tfjs backend) to a temporary file, then runs crosscheck/torch_attack.py, which rebuilds the model in PyTorch,
  * checks it reproduces those logits (--verify) and attacks it (FGSM, PGD-20/100 cross-entropy, PGD-100 CW margin).
  * Every argument but --backend, --python and --no-verify goes to the Python script (see its --help). The exit code
  * is the script's: 3 when torch cannot be imported, 4 when the logits do not match.
@@ -21,7 +21,7 @@ import { tfjsLogits } from './tfjs-logits';
 /** Debian's interpreter, where python3-torch installs torch; TEMPERED_TORCH_PYTHON overrides it. */
 export const DEFAULT_PYTHON = process.env.TEMPERED_TORCH_PYTHON || '/usr/bin/python3';
 
-export const TORCH_ATTACK_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', 'torch_attack.py');
+export const TORCH_ATTACK_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'torch_attack.py');
 
 export interface TorchAttackArgs {
   /** the model folder (--model), required */
@@ -36,7 +36,7 @@ export interface TorchAttackArgs {
   python: string;
   /** false with --no-verify: attack without checking the conversion first */
   verify: boolean;
-  /** the arguments for bench/torch_attack.py (all but --backend, --python, --no-verify) */
+  /** the arguments for crosscheck/torch_attack.py (all but --backend, --python, --no-verify) */
   forward: string[];
 }
 

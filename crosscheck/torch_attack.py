@@ -16,11 +16,11 @@ share of examples classified correctly clean AND under the attack; "worst case" 
 A model whose last layer ends in a softmax is attacked on the scores before it, as tempered does.
 
 Usage:
-  /usr/bin/python3 bench/torch_attack.py --model DIR [--eps 0.1] [--images 1000] [--restarts 1] [--threads 1]
+  /usr/bin/python3 crosscheck/torch_attack.py --model DIR [--eps 0.1] [--images 1000] [--restarts 1] [--threads 1]
       [--batch 250] [--seed 0] [--attacks fgsm,pgd20-ce,pgd100-ce,pgd100-cw] [--final-only]
       [--verify LOGITS.json [--tolerance 1e-4]] [--self-check] [--data-dir DIR] [--json]
 
---verify reads {"logits": [[...], ...], "labels"?: [...]} (scripts/tfjs-logits.ts writes it) and fails when the
+--verify reads {"logits": [[...], ...], "labels"?: [...]} (crosscheck/tfjs-logits.ts writes it) and fails when the
 PyTorch logits of those images differ from them by more than --tolerance. --self-check asserts that every adversarial
 image lies in [0,1] and within ε + 1e-6 of its clean image. Progress goes to stderr; with --json the last stdout line
 is {"model","images","eps","clean","attacks":{name: accuracy},"worstCase","seconds","logitsMaxAbsDiff"?, ...}.

@@ -1,9 +1,9 @@
 /**
- * npx tsx scripts/tfjs-logits.ts --model DIR --out FILE [--images 1000] [--data-dir DIR] [--backend auto|wasm|cpu|…]
+ * npx tsx crosscheck/tfjs-logits.ts --model DIR --out FILE [--images 1000] [--data-dir DIR] [--backend auto|wasm|cpu|…]
  *
  * Loads a model saved in the TensorFlow.js layers format with tempered's own loader, runs the first N Fashion-MNIST
  * test images through it (for a softmax model: the scores before the softmax, as the attacks see them) and writes
- * {"model","backend","outputKind","images","labels","logits"} to FILE. `bench/torch_attack.py --verify FILE` checks
+ * {"model","backend","outputKind","images","labels","logits"} to FILE. `crosscheck/torch_attack.py --verify FILE` checks
  * its PyTorch rebuild of the model against these logits.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -27,7 +27,7 @@ export interface TfjsLogitsOptions {
   batchSize?: number;
 }
 
-/** What scripts/tfjs-logits.ts writes and bench/torch_attack.py --verify reads. */
+/** What crosscheck/tfjs-logits.ts writes and crosscheck/torch_attack.py --verify reads. */
 export interface TfjsLogits {
   model: string;
   backend: string;
@@ -71,7 +71,7 @@ export async function tfjsLogits(options: TfjsLogitsOptions): Promise<TfjsLogits
 }
 
 const USAGE =
-  'usage: npx tsx scripts/tfjs-logits.ts --model DIR --out FILE [--images 1000] [--data-dir DIR] [--backend auto|wasm|cpu|…]';
+  'usage: npx tsx crosscheck/tfjs-logits.ts --model DIR --out FILE [--images 1000] [--data-dir DIR] [--backend auto|wasm|cpu|…]';
 
 /** Parses the script's arguments; throws an Error with the usage line on bad input. */
 export function parseTfjsLogitsArgs(argv: string[]): Required<Omit<TfjsLogitsOptions, 'batchSize'>> & {
