@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Norm } from '../tensor/attacks/options';
-import type { EvaluateShardInput, EvaluateShardRef } from '../schemas/payloads';
+import type { EvaluateShardInput, EvaluateShardRef, ShardProgress } from '../schemas/payloads';
 import type { Spec } from '../schemas/spec';
 import { Failure, fail } from '../schemas/failures';
 import { batchSeed } from '../tensor/eval/evaluate';
@@ -33,6 +33,8 @@ export interface ShardHeartbeat {
   phase: number;
   state?: SuiteShardState;
   done: SuiteShardResult[];
+  /** For people following the run (never read to resume). */
+  progress?: ShardProgress;
 }
 
 /** Where a shard keeps its results. */
@@ -120,8 +122,18 @@ async function runShard(
         seed: batchSeed(spec.training.seed, 1000 + p, 0),
         resume: p === beat.phase ? beat.state : undefined,
         signal,
-        onProgress: (state) => {
-          beat = { ...beat, phase: p, state };
+        onProgress: (state, at) => {
+          const progress: ShardProgress = {
+            images: shard.count,
+            phase: p,
+            phases: all.length,
+            attack: at.attack,
+            attackIndex: state.attack,
+            attacks: attacks.length,
+            imagesDone: at.imagesDone,
+            imagesTotal: at.imagesTotal,
+          };
+          beat = { ...beat, phase: p, state, progress };
           report(beat);
         },
       });

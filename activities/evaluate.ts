@@ -1,4 +1,10 @@
-import type { EvaluateInput, EvaluationExtrasRef, Metrics, ReduceEvaluationInput } from '../schemas/payloads';
+import type {
+  EvaluateInput,
+  EvaluationExtrasRef,
+  EvaluationRole,
+  Metrics,
+  ReduceEvaluationInput,
+} from '../schemas/payloads';
 import { blackBoxFlag, evaluate, reduceSuite, sampleAdversarialExamples, sanityPanel } from '../tensor/eval';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, heartbeat, workPrefix } from './context';
@@ -10,7 +16,7 @@ import { checkModelFits, readModel } from './models';
 import { curveAttack, epsCurve, evalAttack } from './spec-to-core';
 
 /** Where an evaluation keeps the example images it drew (the report reads them). */
-export const examplesKey = (workflowId: string, role: 'baseline' | 'hardened') =>
+export const examplesKey = (workflowId: string, role: EvaluationRole) =>
   `${workPrefix(workflowId)}${role}/examples.json`;
 
 /**
@@ -79,8 +85,7 @@ export async function evaluateModel(deps: ActivityDeps, input: EvaluateInput): P
 }
 
 /** Where the extras activity keeps what it measured. */
-export const extrasKey = (workflowId: string, role: 'baseline' | 'hardened') =>
-  `${workPrefix(workflowId)}${role}/extras.json`;
+export const extrasKey = (workflowId: string, role: EvaluationRole) => `${workPrefix(workflowId)}${role}/extras.json`;
 
 /**
  * evaluationExtras (heavy queue): what an evaluation measures beside its shards, on the same test images: the ε

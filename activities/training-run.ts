@@ -95,6 +95,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
     epsilon: last?.eps ?? 0,
     loss: last?.loss ?? 0,
     imagesPerSecond: last?.examplesPerSec ?? 0,
+    batchSize: trainer.config.batchSize,
     checkpoints,
     checkpointKey: lastKey ? `s3://${place.bucket}/${lastKey}` : undefined,
     checkpointCursor: lastCursor,

@@ -75,7 +75,7 @@ export async function followRun(
   void outcome.then(() => (done = true));
   while (!done) {
     try {
-      const progress = await run.progress();
+      const progress = await run.liveProgress();
       draw(formatProgressLine(progress, { batchSize }), progress.stage);
     } catch {
       // No worker has picked the workflow up yet, or it just ended: keep waiting on the result.

@@ -3,7 +3,14 @@
 import { reuseLine } from '../report/reuse';
 import type { RunListing } from '../client/index';
 import type { ScheduleListing } from '../client/schedules';
-import type { AccuracySummary, RunProgress, RunSummary } from '../schemas/payloads';
+import type {
+  AccuracySummary,
+  EvaluationProgress,
+  LiveProgress,
+  RunProgress,
+  RunSummary,
+  TrainProgress,
+} from '../schemas/payloads';
 
 /** Exit codes of `tempered run --wait` (and `show` on a finished run). */
 export const EXIT = { completed: 0, failed: 1, usage: 2, rejected: 3, cancelled: 4 } as const;
@@ -39,20 +46,35 @@ export interface ProgressLineOptions {
 }
 
 /**
- * One line for the progress bar: stage, and while training the bar, epoch/epochs, batch, ε, loss, images/s and
- * the ETA of the training stage. `epoch` in the payload counts from 0; the line shows it from 1.
+ * One line for the progress bar: the stage, and for the long stages a bar and an ETA. Training (the hardening, or
+ * the baseline's while `preparing-model` trains one): epoch/epochs, batch, ε, loss, images/s (`epoch` counts
+ * from 0 in the payload, from 1 here). An evaluation: images done of total (running shards counted by the share
+ * of their attacks done), shards, the attacks running.
  */
-export function formatProgressLine(p: RunProgress, options: ProgressLineOptions = {}): string {
-  const { batchSize, width = 20 } = options;
+export function formatProgressLine(p: LiveProgress | RunProgress, options: ProgressLineOptions = {}): string {
   const flags = [
     p.awaitingApproval ? 'awaiting approval (tempered approve|reject <id> --by NAME)' : '',
     p.cancelRequested ? 'cancel requested' : '',
   ].filter(Boolean);
-  const t = p.training;
-  if (!t || p.stage !== 'training') {
-    const ck = p.checkpoints > 0 ? `  checkpoints ${p.checkpoints}` : '';
-    return [`${p.stage}`, ...flags].join('  ') + ck;
-  }
+  const live = p as LiveProgress;
+  if (p.stage === 'training' && p.training) return trainingLine('training', p.training, options, flags, true);
+  if (p.stage === 'preparing-model' && live.baselineTraining)
+    return trainingLine('baseline training', live.baselineTraining, options, flags, false);
+  if ((p.stage === 'baseline-eval' || p.stage === 'benchmark') && live.evaluation)
+    return evaluationLine(live.evaluation, options, flags);
+  const ck = p.checkpoints > 0 ? `  checkpoints ${p.checkpoints}` : '';
+  return [`${p.stage}`, ...flags].join('  ') + ck;
+}
+
+function trainingLine(
+  label: string,
+  t: TrainProgress,
+  options: ProgressLineOptions,
+  flags: string[],
+  adversarial: boolean,
+): string {
+  const { width = 20 } = options;
+  const batchSize = t.batchSize ?? options.batchSize;
   const total = t.epochs * t.batchesPerEpoch;
   const done = Math.min(total, t.epoch * t.batchesPerEpoch + t.batch);
   const remaining = total - done;
@@ -61,12 +83,26 @@ export function formatProgressLine(p: RunProgress, options: ProgressLineOptions 
       ? formatDuration((remaining * batchSize) / t.imagesPerSecond)
       : '?';
   return [
-    `training ${bar(done / total, width)} ${((100 * done) / total).toFixed(0).padStart(3)}%`,
+    `${label} ${bar(done / total, width)} ${((100 * done) / total).toFixed(0).padStart(3)}%`,
     `epoch ${Math.min(t.epoch + 1, t.epochs)}/${t.epochs}`,
     `batch ${t.batch}/${t.batchesPerEpoch}`,
-    `ε ${t.epsilon.toFixed(3)}`,
+    ...(adversarial ? [`ε ${t.epsilon.toFixed(3)}`] : []),
     `loss ${Number.isFinite(t.loss) ? t.loss.toFixed(4) : String(t.loss)}`,
     `${t.imagesPerSecond.toFixed(0)} img/s`,
+    `ETA ${eta}`,
+    ...flags,
+  ].join('  ');
+}
+
+function evaluationLine(e: EvaluationProgress, options: ProgressLineOptions, flags: string[]): string {
+  const { width = 20 } = options;
+  const fraction = e.images > 0 ? e.imagesEstimate / e.images : 0;
+  const eta = fraction > 0 && fraction < 1 ? formatDuration((e.elapsed * (1 - fraction)) / fraction) : '?';
+  return [
+    `${e.role} evaluation ${bar(fraction, width)} ${(100 * fraction).toFixed(0).padStart(3)}%`,
+    `images ${Math.floor(e.imagesEstimate)}/${e.images}`,
+    `shards ${e.shardsDone}/${e.shards}`,
+    ...(e.attacks.length > 0 ? [e.attacks.join(', ')] : []),
     `ETA ${eta}`,
     ...flags,
   ].join('  ');
@@ -167,7 +203,7 @@ export function formatSchedules(list: ScheduleListing[]): string {
 
 /** `tempered show` on a running workflow: the progress line and what is known so far. */
 export function formatProgress(
-  p: RunProgress,
+  p: LiveProgress | RunProgress,
   options: ProgressLineOptions & { workflowId?: string; link?: string } = {},
 ) {
   const lines = [`run ${options.workflowId ?? ''}: ${p.status}`.trimEnd(), formatProgressLine(p, options)];

@@ -50,7 +50,7 @@ export const showCommand = defineCommand({
           else print(`run ${id}: running\n${waiting}\ntemporal  ${link}`);
           return 0;
         }
-        const progress = await run.progress();
+        const progress = await run.liveProgress();
         if (json) printJson({ workflowId: id, temporalStatus: status, link, progress });
         else print(formatProgress(progress, { workflowId: id, link }));
         return 0;

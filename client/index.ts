@@ -17,11 +17,12 @@ import {
 import type { UpdateDefinition, WorkflowExecutionInfo, WorkflowHandle } from '@temporalio/client';
 import { readState, resolveConnections, resolveHome, stackPaths } from '../infra/config';
 import type { Connections, ResolveConnectionsOptions } from '../infra/config';
-import type { RunProgress, RunSummary } from '../schemas/payloads';
+import type { LiveProgress, RunProgress, RunSummary } from '../schemas/payloads';
 import { parseSpec } from '../schemas/spec';
 import type { Spec } from '../schemas/spec';
 import { HARDENING_RUN, approveUpdate, cancelUpdate, progressQuery, rejectUpdate } from '../workflows/messages';
 import type { DecisionOutcome } from '../workflows/messages';
+import { liveProgress } from './progress';
 
 export type { DecisionOutcome };
 
@@ -102,6 +103,8 @@ export interface HardeningRunHandle {
   result(): Promise<RunSummary>;
   /** The `progress` query: stage, training position, metrics so far, gate state. */
   progress(): Promise<RunProgress>;
+  /** `progress()` plus the baseline's training position and the running evaluation's shards (`client/progress`). */
+  liveProgress(): Promise<LiveProgress>;
   /**
    * Graceful stop (the `cancelRun` update): the run writes a last checkpoint and returns `cancelled`. Resolves
    * once the run has taken the request; a run that cannot (ended, or already promoting) rejects with
@@ -166,6 +169,7 @@ function wrap(handle: WorkflowHandle, runId: string | undefined): HardeningRunHa
     runId,
     result: () => (result ??= handle.result() as Promise<RunSummary>),
     progress: () => handle.query(progressQuery),
+    liveProgress: () => liveProgress(handle),
     cancel: (reason, by) => decision(handle, cancelUpdate, [{ reason, by }]),
     async approve(by, reason) {
       need('by', by);

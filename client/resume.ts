@@ -13,7 +13,7 @@ import type { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import type proto from '@temporalio/proto';
 import { DatasetRef, Metrics, PreparedModel, ResumeFrom, RunSummary } from '../schemas/payloads';
-import type { ExecutionRef, Stage } from '../schemas/payloads';
+import type { EvaluationRole, ExecutionRef, Stage } from '../schemas/payloads';
 import { parseSpec } from '../schemas/spec';
 import { HARDENING_RUN } from '../workflows/messages';
 import { RunAlreadyStartedError, getHardeningRun } from './index';
@@ -142,22 +142,22 @@ async function completedActivities(
 async function fannedOutEvaluations(
   events: HistoryEvent[],
   decode: (p: Payload[] | null | undefined) => Promise<unknown[]>,
-): Promise<Partial<Record<'baseline' | 'hardened', unknown>>> {
-  const out: Partial<Record<'baseline' | 'hardened', unknown>> = {};
+): Promise<Partial<Record<EvaluationRole, unknown>>> {
+  const out: Partial<Record<EvaluationRole, unknown>> = {};
   const roleOf = (id: string | null | undefined) =>
     /(^|-)baseline-evaluation/.test(id ?? '')
       ? 'baseline'
       : /(^|-)hardened-evaluation/.test(id ?? '')
         ? 'hardened'
         : undefined;
-  const lookups = new Map<string, 'baseline' | 'hardened'>();
+  const lookups = new Map<string, EvaluationRole>();
   for (const e of events) {
     const child = e.childWorkflowExecutionCompletedEventAttributes;
     const role = child ? roleOf(child.workflowExecution?.workflowId) : undefined;
     if (child && role) out[role] = (await decode(child.result?.payloads))[0];
     const scheduled = e.activityTaskScheduledEventAttributes;
     if (scheduled?.activityType?.name === 'lookupEvaluation') {
-      const input = (await decode(scheduled.input?.payloads))[0] as { role?: 'baseline' | 'hardened' } | undefined;
+      const input = (await decode(scheduled.input?.payloads))[0] as { role?: EvaluationRole } | undefined;
       if (input?.role) lookups.set(String(e.eventId), input.role);
     }
     const completed = e.activityTaskCompletedEventAttributes;

@@ -8,7 +8,7 @@
  */
 import { reuseLine } from './reuse';
 import { stringify as toYaml } from 'yaml';
-import type { AttackAccuracy, ClassMetrics, Metrics, RunSummary } from '../schemas/payloads';
+import type { AttackAccuracy, ClassMetrics, EvaluationRole, Metrics, RunSummary } from '../schemas/payloads';
 import { EVALUATION_CSS, sanitySection, waterfallSection, worstCaseSection } from './evaluation';
 
 /** One adversarial example with its images encoded as PNG (see `report/images.ts`). */
@@ -370,7 +370,7 @@ function epsSection(ctx: Ctx): string {
 </section>`;
 }
 
-function bar(value: number | undefined, kind: 'baseline' | 'hardened', robust = false): string {
+function bar(value: number | undefined, kind: EvaluationRole, robust = false): string {
   if (value === undefined || !Number.isFinite(value)) return '<td class="bar-cell muted">—</td>';
   const w = Math.max(0, Math.min(100, value * 100)).toFixed(1);
   return `<td class="bar-cell"><div class="bar"><span style="width:${w}%;background:${BAR_COLORS[kind][robust ? 1 : 0]}"></span></div><span class="bar-value">${pct(value)}</span></td>`;

@@ -158,6 +158,8 @@ export const TrainProgress = z.strictObject({
   loss: z.number(),
   /** Training images per second (clean + adversarial forward/backward). */
   imagesPerSecond: z.number().min(0),
+  /** Images per batch, for the ETA. */
+  batchSize: z.int().min(1).optional(),
   checkpoints: count,
   checkpointKey: z.string().optional(),
   /** Global batch cursor of `checkpointKey`: how far a retry would resume from (progress-aware retries). */
@@ -363,6 +365,19 @@ export const RunProgress = z.strictObject({
 });
 export type RunProgress = z.infer<typeof RunProgress>;
 
+/**
+ * What a person following a run sees (the client's `liveProgress`): the `progress` query, plus what the run's
+ * activities heartbeat and its evaluation child answers, read without adding to the history.
+ */
+export const LiveProgress = z.strictObject({
+  ...RunProgress.shape,
+  /** The baseline's training, while `preparing-model` trains one (`model.source: train-baseline` or fallback). */
+  baselineTraining: TrainProgress.optional(),
+  /** The evaluation in progress, during `baseline-eval` and `benchmark`. */
+  evaluation: z.lazy(() => EvaluationProgress).optional(),
+});
+export type LiveProgress = z.infer<typeof LiveProgress>;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Activity inputs. Each carries the parsed spec (a few KB) so an activity reads what it needs, and the run id
 // (the workflow id) that names its keys in the object store.
@@ -375,12 +390,16 @@ export type FetchDatasetInput = z.infer<typeof FetchDatasetInput>;
 export const PrepareModelInput = z.strictObject({ ...base, dataset: DatasetRef });
 export type PrepareModelInput = z.infer<typeof PrepareModelInput>;
 
+/** Which model an evaluation measures: the one before hardening or the hardened one. */
+export const EvaluationRole = z.enum(['baseline', 'hardened']);
+export type EvaluationRole = z.infer<typeof EvaluationRole>;
+
 export const EvaluateInput = z.strictObject({
   ...base,
   dataset: DatasetRef,
   model: ModelRef,
   /** baseline: clean + the spec's attacks; hardened: also the ε curve, per-class metrics and examples. */
-  role: z.enum(['baseline', 'hardened']),
+  role: EvaluationRole,
 });
 export type EvaluateInput = z.infer<typeof EvaluateInput>;
 
@@ -445,6 +464,49 @@ export const EvaluateShardRef = z.strictObject({
   resumedAt: z.strictObject({ phase: count, attack: count, batch: count }).optional(),
 });
 export type EvaluateShardRef = z.infer<typeof EvaluateShardRef>;
+
+/**
+ * Where a running shard stands, in its heartbeat beside the resume state: which suite (phase) and attack it is in
+ * and how many of the images that attack started on it has done. Readable by any client, never used to resume.
+ */
+export const ShardProgress = z.strictObject({
+  /** Images in the shard. */
+  images: z.int().min(1),
+  phase: count,
+  phases: z.int().min(1),
+  /** Name and index of the attack in progress within the phase's suite. */
+  attack: z.string(),
+  attackIndex: count,
+  attacks: z.int().min(1),
+  /** Images the attack has run on so far, of those still robust when it began. */
+  imagesDone: count,
+  imagesTotal: count,
+});
+export type ShardProgress = z.infer<typeof ShardProgress>;
+
+/** The `evaluationProgress` query of an evaluation child workflow: the shards planned and those finished. */
+export const EvaluationShards = z.strictObject({
+  role: EvaluationRole,
+  /** Test images the evaluation covers, and in how many shards. */
+  images: count,
+  shards: count,
+  shardsDone: count,
+  /** Images in the finished shards. */
+  imagesDone: count,
+});
+export type EvaluationShards = z.infer<typeof EvaluationShards>;
+
+/** A running evaluation as a person follows it: finished shards plus the running shards' share of their work. */
+export const EvaluationProgress = z.strictObject({
+  ...EvaluationShards.shape,
+  /** Images evaluated, counting a running shard by the fraction of its attacks it has done. */
+  imagesEstimate: z.number().min(0),
+  /** Attacks the running shards are in, first seen first. */
+  attacks: z.array(z.string()),
+  /** Seconds since the evaluation started. */
+  elapsed: seconds,
+});
+export type EvaluationProgress = z.infer<typeof EvaluationProgress>;
 
 /** What the extras activity hands back: the object-store key of its results. */
 export const EvaluationExtrasRef = z.strictObject({ key: z.string().min(1), seconds, backend: Backend });

@@ -7,11 +7,12 @@
  * A shard heartbeats its attack, batch and per-example flags: a shard whose worker dies is retried on any heavy
  * worker after the heartbeat timeout and resumes where it was. Deterministic orchestration only.
  */
-import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/contract';
 import { allFailures } from '../schemas/failures';
 import type { EvaluateInput, EvaluateShardRef, Metrics } from '../schemas/payloads';
 import type { Spec } from '../schemas/spec';
+import { evaluationProgressQuery } from './messages';
 import { DEFAULT_PROGRESS_RETRY, lastHeartbeatDetails, retryWhileProgressing } from './progress-retry';
 
 /** The shards of `images` test images: consecutive ranges of at most `shardImages`. */
@@ -77,6 +78,17 @@ export async function evaluation({ heavyQueue, ...input }: EvaluationInput): Pro
   const started = workflowInfo().runStartTime.getTime();
   const shards = planShards(evaluatedImages(spec, input.dataset.counts.test), spec.evaluation.shardImages);
   const done: EvaluateShardRef[] = new Array(shards.length);
+  // Read-only, so it adds nothing to the history: clients follow the shards without touching the run.
+  setHandler(evaluationProgressQuery, () => {
+    const finished = done.filter((r) => r !== undefined);
+    return {
+      role: input.role,
+      images: shards.reduce((a, s) => a + s.count, 0),
+      shards: shards.length,
+      shardsDone: finished.length,
+      imagesDone: finished.reduce((a, r) => a + r.count, 0),
+    };
+  });
   // A shard killed any number of times finishes while its attempts progress (as training does).
   const progressAware = patched('progress-aware-shards');
   let next = 0;

@@ -39,6 +39,7 @@ import {
   TrainProgress,
   type DatasetRef,
   type EvaluateInput,
+  type EvaluationRole,
   type GateDecision,
   type Metrics,
   type ModelRef,
@@ -272,7 +273,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
   const fanOut = patched('evaluation-fanout');
   // A fanned-out evaluation consults the step cache first (the single activity of older runs does so itself).
   const cacheFanOut = fanOut && patched('evaluation-cache');
-  const evaluate = async (role: 'baseline' | 'hardened', input: Omit<EvaluateInput, 'role'>): Promise<Metrics> => {
+  const evaluate = async (role: EvaluationRole, input: Omit<EvaluateInput, 'role'>): Promise<Metrics> => {
     if (!fanOut) return role === 'baseline' ? act.baselineEval({ ...input, role }) : act.benchmark({ ...input, role });
     const cacheable = cacheFanOut && spec.compute.cache;
     const hit = cacheable ? await act.lookupEvaluation({ ...input, role }) : null;

@@ -4,13 +4,23 @@
  * payload it receives and ignores (and logs) ones that do not parse.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApprovalDecision, CancelRequest, RunProgress, Stage, TrainProgress } from '../schemas/payloads';
+import type {
+  ApprovalDecision,
+  CancelRequest,
+  EvaluationShards,
+  RunProgress,
+  Stage,
+  TrainProgress,
+} from '../schemas/payloads';
 
 /** The workflow type name, for clients that start it by name. */
 export const HARDENING_RUN = 'hardeningRun';
 
 /** Stage, training position (epoch, batch, ε, loss, throughput), checkpoints, metrics so far, gate state. */
 export const progressQuery = defineQuery<RunProgress>('progress');
+
+/** Of the `evaluation` child workflow: its shards, planned and finished (running shards heartbeat the rest). */
+export const evaluationProgressQuery = defineQuery<EvaluationShards>('evaluationProgress');
 
 /** Sent by the training activity (through a client) as batches complete and checkpoints are written. */
 export const progressSignal = defineSignal<[TrainProgress]>('reportProgress');

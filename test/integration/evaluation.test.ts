@@ -12,7 +12,8 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { fetchDataset } from '../../activities/fetch-dataset';
 import { prepareModel } from '../../activities/prepare-model';
-import type { EvaluateInput, EvaluateShardRef, Metrics } from '../../schemas/payloads';
+import { evaluationProgress } from '../../client/progress';
+import type { EvaluateInput, EvaluateShardRef, EvaluationProgress, Metrics } from '../../schemas/payloads';
 import { parseSpec } from '../../schemas/spec';
 import type { ShardHeartbeat } from '../../activities/evaluate-shard';
 import { stackFromEnv, storeFromEnv, uniqueName } from '../support/stack';
@@ -134,9 +135,29 @@ after(async () => {
 describe('evaluation fan-out on the real stack', () => {
   let single: Metrics;
 
-  test('one heavy worker: every shard on it; the metrics add up', async () => {
+  test('one heavy worker: every shard on it; the metrics add up; progress is readable while it runs', async () => {
     const handle = await start();
-    single = await handle.result();
+    // Follow it as the CLI does: the shards query plus the running shards' heartbeats.
+    const seen: EvaluationProgress[] = [];
+    let ended = false;
+    const result = handle.result().finally(() => (ended = true));
+    while (!ended) {
+      const p = await evaluationProgress(handle);
+      if (p) seen.push(p);
+      await sleep(100);
+    }
+    single = await result;
+    const mid = seen.filter((p) => p.imagesEstimate > 0 && p.imagesEstimate < 200);
+    assert.ok(
+      mid.some((p) => p.attacks.length > 0 && p.imagesEstimate > p.imagesDone),
+      `a running shard's share was seen: ${JSON.stringify(seen.slice(-3))}`,
+    );
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i].shardsDone >= seen[i - 1].shardsDone, 'shards only finish');
+    const last = await evaluationProgress(handle);
+    assert.deepEqual(
+      { shards: last?.shards, shardsDone: last?.shardsDone, imagesDone: last?.imagesDone, role: last?.role },
+      { shards: 8, shardsDone: 8, imagesDone: 200, role: 'hardened' },
+    );
     const runs = await shardRuns(handle);
     assert.equal(runs.length, 8);
     assert.equal(new Set(runs.flatMap((r) => r.identities)).size, 1, 'one worker ran every shard');

@@ -73,6 +73,40 @@ describe('progress line', () => {
     assert.match(formatProgressLine(progress({ stage: 'benchmark', cancelRequested: true })), /cancel requested/);
   });
 
+  test('the baseline being trained: its own bar and ETA from its batch size, no ε', () => {
+    const { training, ...rest } = progress();
+    const line = formatProgressLine(
+      { ...rest, stage: 'preparing-model', baselineTraining: { ...training!, batchSize: 64 } },
+      { batchSize: 128, width: 10 },
+    );
+    // 150 of 400 batches; 250 left × 64 images (its own batch size, not the option's) / 256 img/s = 62.5 s.
+    assert.match(line, /^baseline training \[####\.{6}\] {2}38%/);
+    assert.match(line, /ETA 1m03s/);
+    assert.doesNotMatch(line, /ε/);
+    // The same payload at another stage is not shown as training.
+    assert.doesNotMatch(formatProgressLine({ ...rest, stage: 'baseline-eval', baselineTraining: training }), /epoch/);
+  });
+
+  test('an evaluation: images of total, shards, the running attacks, ETA from the elapsed time', () => {
+    const { training: _t, ...rest } = progress();
+    const evaluation = {
+      role: 'hardened' as const,
+      images: 1000,
+      shards: 4,
+      shardsDone: 1,
+      imagesDone: 250,
+      imagesEstimate: 400,
+      attacks: ['apgd-ce', 'apgd-t'],
+      elapsed: 60,
+    };
+    const line = formatProgressLine({ ...rest, stage: 'benchmark', evaluation }, { width: 10 });
+    // 40 % in 60 s: 90 s to go.
+    assert.match(line, /^hardened evaluation \[####\.{6}\] {2}40%/);
+    assert.match(line, /images 400\/1000 {2}shards 1\/4 {2}apgd-ce, apgd-t {2}ETA 1m30s/);
+    const none = formatProgressLine({ ...rest, stage: 'benchmark', evaluation: { ...evaluation, imagesEstimate: 0 } });
+    assert.match(none, /ETA \?/);
+  });
+
   test('bar and duration edge cases', () => {
     assert.equal(bar(0, 4), '[....]');
     assert.equal(bar(1.7, 4), '[####]');
