@@ -6,19 +6,15 @@ import { initBackend } from '../tensor/backend';
 import type { ActivityDeps } from './deps';
 import { runPrefix } from './names';
 
-/** The workflow execution an activity works for (stable across its retries), or a local stand-in in unit tests. */
+/**
+ * The workflow execution an activity works for (stable across its retries). Activities run inside one, in a
+ * worker or in tests under `MockActivityEnvironment`; outside it this throws, as `Context.current()` does.
+ */
 export function execution(): { workflowId: string; temporalRunId: string; attempt: number } {
-  try {
-    const info = Context.current().info;
-    const wf = info.workflowExecution;
-    return {
-      workflowId: wf?.workflowId ?? 'standalone',
-      temporalRunId: wf?.runId ?? info.activityId,
-      attempt: info.attempt,
-    };
-  } catch {
-    return { workflowId: 'local', temporalRunId: 'local', attempt: 1 };
-  }
+  const { workflowExecution, attempt, activityType } = Context.current().info;
+  // Temporal also runs activities started by a client alone; ours keep their files under a workflow's prefix.
+  if (!workflowExecution) throw new Error(`${activityType}: runs only as part of a workflow`);
+  return { workflowId: workflowExecution.workflowId, temporalRunId: workflowExecution.runId, attempt };
 }
 
 /** The object-store prefix for this execution's working files. */
@@ -48,11 +44,6 @@ export async function ensureBackend(deps: ActivityDeps, spec: Spec): Promise<Bac
   }
 }
 
-/** Heartbeats when running inside an activity; a no-op in unit tests. */
 export function heartbeat(details?: unknown): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // not in an activity
-  }
+  Context.current().heartbeat(details);
 }

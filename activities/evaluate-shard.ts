@@ -109,7 +109,7 @@ async function runShard(
   try {
     checkModelFits(model, test, input.model.uri);
     const all = phases(spec, test.numClasses);
-    const signal = cancellationSignal();
+    const signal = Context.current().cancellationSignal;
     for (let p = beat.phase; p < all.length; p++) {
       const { norm, eps, attacks } = all[p];
       const result = await runSuiteShard(model, test, {
@@ -188,19 +188,8 @@ export function shardFile(
 function resumeFrom(handedOver: unknown): ShardHeartbeat | undefined {
   const valid = (d: unknown): d is ShardHeartbeat =>
     !!d && Number.isInteger((d as ShardHeartbeat).phase) && Array.isArray((d as ShardHeartbeat).done);
-  let own: unknown;
-  try {
-    own = Context.current().info.heartbeatDetails;
-  } catch {
-    own = undefined;
-  }
+  const own: unknown = Context.current().info.heartbeatDetails;
   return valid(own) ? own : valid(handedOver) ? handedOver : undefined;
 }
 
-function cancellationSignal(): AbortSignal | undefined {
-  try {
-    return Context.current().cancellationSignal;
-  } catch {
-    return undefined;
-  }
-}
+

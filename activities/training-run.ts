@@ -11,8 +11,9 @@ import {
   configHash,
   deserializeCheckpoint,
   parseTrainingConfig,
+  trainLoop,
 } from '../tensor/training';
-import type { GuardSummary, TrainingConfigInput } from '../tensor/training';
+import type { GuardSummary, LoopResult, TrainingConfigInput } from '../tensor/training';
 import type { ActivityDeps } from './deps';
 
 /** Where one training phase of a run keeps its checkpoints (`<run prefix>/<phase>/checkpoints/`). */
@@ -78,7 +79,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
   const trainer = resume
     ? await Trainer.create({ model: o.model, train: o.train, config: o.config, state: resume.bytes })
     : await Trainer.create({ model: o.model, train: o.train, config: o.config });
-  const ctx = activityContext();
+  const ctx = Context.current();
   let checkpoints = resume ? resume.index : 0;
   let lastKey = resume?.key;
   let lastSavedAt = resume ? trainer.completedBatches : -1;
@@ -108,7 +109,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
       checkpoints,
       progress: progress(),
     };
-    ctx?.heartbeat(details);
+    ctx.heartbeat(details);
   };
   const signal = async (force = false) => {
     if (!o.reportProgress || !deps.signalProgress) return;
@@ -118,13 +119,14 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
     // A lost progress signal costs a stale progress bar, never the run.
     await deps.signalProgress(o.workflowId, o.temporalRunId, progress()).catch(() => undefined);
   };
-  const save = async () => {
+  /** Writes the trainer's state under its batch cursor, once per cursor; `bytes` when the loop already made them. */
+  const save = async (bytes?: Uint8Array) => {
     if (lastSavedAt === trainer.completedBatches && lastKey) return;
     const t0 = performance.now();
-    const bytes = await trainer.checkpoint();
+    const data = bytes ?? (await trainer.checkpoint());
     const key = checkpointKey(place, trainer.completedBatches);
-    await deps.store.putBytes(place.bucket, key, bytes);
-    deps.metrics?.checkpoint({ bytes: bytes.byteLength, seconds: (performance.now() - t0) / 1000 });
+    await deps.store.putBytes(place.bucket, key, data);
+    deps.metrics?.checkpoint({ bytes: data.byteLength, seconds: (performance.now() - t0) / 1000 });
     checkpoints++;
     lastKey = key;
     lastSavedAt = trainer.completedBatches;
@@ -136,40 +138,41 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
   try {
     heartbeat();
     if (!trainer.done && !resume) await save();
-    while (!trainer.done) {
-      if (ctx?.cancellationSignal.aborted) {
-        await save();
-        throw new CancelledFailure('training cancelled between batches', [progress()]);
-      }
-      let r;
-      try {
-        r = await trainer.step();
-      } catch (err) {
-        if (err instanceof TrainingDivergedError) {
-          await save();
-          throw fail(
-            Failure.Diverged,
-            `${err.message}; the last good state is checkpoint ${lastKey} (lower training.learningRate or raise ` +
-              'training.maxLoss, then run again)',
-            { ...err.toJSON(), checkpointKey: lastKey },
-          );
-        }
-        throw err;
-      }
-      last = { loss: r.loss, eps: r.eps, examplesPerSec: r.examplesPerSec };
-      deps.metrics?.trainStep({
-        runId: o.workflowId,
-        epoch: r.epoch,
-        batch: r.batch,
-        epsilon: r.eps,
-        loss: r.loss,
-        examplesPerSec: r.examplesPerSec,
-        examples: r.examples,
+    let loop: LoopResult;
+    try {
+      loop = await trainLoop(trainer, {
+        signal: ctx.cancellationSignal,
+        checkpointEvery: o.checkpointEvery,
+        onStep: async (r) => {
+          last = { loss: r.loss, eps: r.eps, examplesPerSec: r.examplesPerSec };
+          deps.metrics?.trainStep({
+            runId: o.workflowId,
+            epoch: r.epoch,
+            batch: r.batch,
+            epsilon: r.eps,
+            loss: r.loss,
+            examplesPerSec: r.examplesPerSec,
+            examples: r.examples,
+          });
+          heartbeat();
+          await signal();
+        },
+        onCheckpoint: (bytes) => save(bytes),
       });
-      heartbeat();
-      if (r.epochSummary || trainer.completedBatches % o.checkpointEvery === 0 || trainer.done) await save();
-      else await signal();
+    } catch (err) {
+      if (err instanceof TrainingDivergedError) {
+        await save();
+        throw fail(
+          Failure.Diverged,
+          `${err.message}; the last good state is checkpoint ${lastKey} (lower training.learningRate or raise ` +
+            'training.maxLoss, then run again)',
+          { ...err.toJSON(), checkpointKey: lastKey },
+        );
+      }
+      throw err;
     }
+    // The loop wrote a last checkpoint before it returned.
+    if (loop.stopped === 'aborted') throw new CancelledFailure('training cancelled between batches', [progress()]);
     await save();
     return {
       batches: trainer.completedBatches,
@@ -226,16 +229,6 @@ function probeHistory(trainer: Trainer): number[] {
   return [...(start ? [start.robust] : []), ...trainer.epochHistory.flatMap((h) => (h.probe ? [h.probe.robust] : []))];
 }
 
-function activityContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined;
-  }
-}
-
 function log(message: string): void {
-  const ctx = activityContext();
-  if (ctx) ctx.log.warn(message);
-  else process.stderr.write(`${message}\n`);
+  Context.current().log.warn(message);
 }

@@ -1,6 +1,6 @@
 // The pipeline's I/O activities against the runner's real S3 store (SeaweedFS) and a local node:http server:
-// fetchDataset (local folder, HTTP, S3), materializeDataset, promoteArtifact and writeReport. Called as plain
-// functions; promote runs in MockActivityEnvironment to control the Temporal run id.
+// fetchDataset (local folder, HTTP, S3), materializeDataset, promoteArtifact and writeReport, each inside
+// MockActivityEnvironment (promote's with the Temporal run id under test).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, symlink, truncate, writeFile } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { fetchDataset, materializeDataset } from '../../activities/fetch-dataset';
+import * as datasets from '../../activities/fetch-dataset';
 import { readPointer, writeModel } from '../../activities/models';
 import { promoteArtifact } from '../../activities/promote';
 import { writeReport } from '../../activities/report';
@@ -29,6 +29,7 @@ import { stackFromEnv, storeFromEnv, uniqueName } from '../support/stack';
 import {
   depsFor,
   idxDataset,
+  inActivity,
   metrics,
   recordWrites,
   serveFiles,
@@ -38,6 +39,9 @@ import {
   writeFiles,
 } from '../unit/activities/helpers';
 import type { FileServer } from '../unit/activities/helpers';
+
+const fetchDataset = inActivity(datasets.fetchDataset);
+const materializeDataset = inActivity(datasets.materializeDataset);
 
 const store = storeFromEnv();
 const bucket = uniqueName('act').toLowerCase();

@@ -8,10 +8,15 @@ import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import sharp from 'sharp';
 import { BlobCache } from '../../../activities/dataset-cache';
-import { openSplit } from '../../../activities/datasets';
-import { fetchDataset, materializeDataset } from '../../../activities/fetch-dataset';
+import * as splits from '../../../activities/datasets';
+import * as datasets from '../../../activities/fetch-dataset';
 import { Failure } from '../../../schemas/failures';
-import { depsFor, idxDataset, memoryStore, specFor, tempDir, writeFiles } from './helpers';
+import { depsFor, idxDataset, inActivity, memoryStore, specFor, tempDir, writeFiles } from './helpers';
+
+// Activities run inside an activity context, as on a worker.
+const fetchDataset = inActivity(datasets.fetchDataset);
+const materializeDataset = inActivity(datasets.materializeDataset);
+const openSplit = inActivity(splits.openSplit);
 
 const BUCKET = 'unit-cache';
 const RUNS = 16;

@@ -6,12 +6,26 @@ import { mkdir, readFile, readdir, symlink, truncate, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { fetchDataset, materializeDataset } from '../../../activities/fetch-dataset';
+import * as datasets from '../../../activities/fetch-dataset';
 import { Failure } from '../../../schemas/failures';
 import type { DatasetRef } from '../../../schemas/payloads';
 import type { SpecInput } from '../../../schemas/spec';
-import { depsFor, idxDataset, memoryStore, serveFiles, sha256, specFor, tempDir, writeFiles } from './helpers';
+import {
+  depsFor,
+  idxDataset,
+  inActivity,
+  memoryStore,
+  serveFiles,
+  sha256,
+  specFor,
+  tempDir,
+  writeFiles,
+} from './helpers';
 import type { FileServer } from './helpers';
+
+// Activities run inside an activity context, as on a worker.
+const fetchDataset = inActivity(datasets.fetchDataset);
+const materializeDataset = inActivity(datasets.materializeDataset);
 
 const BUCKET = 'unit-datasets';
 

@@ -7,12 +7,22 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../../../activities/deps';
 import type { Metrics } from '../../../schemas/payloads';
 import { parseSpec } from '../../../schemas/spec';
 import type { Spec, SpecInput } from '../../../schemas/spec';
 import { ObjectNotFoundError } from '../../../storage/object-store';
 import type { ObjectEntry, ObjectStore } from '../../../storage/object-store';
+
+/**
+ * `fn` as an activity runs it: each call inside its own `MockActivityEnvironment` of workflow `workflowId`, so
+ * heartbeats, cancellation and the execution's ids behave as on a worker.
+ */
+export function inActivity<A extends unknown[], R>(fn: (...args: A) => Promise<R>, workflowId = 'unit') {
+  return (...args: A): Promise<R> =>
+    new MockActivityEnvironment({ workflowExecution: { workflowId, runId: 'unit-run' } }).run(fn, ...args);
+}
 
 export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 

@@ -7,11 +7,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { fetchDataset } from '../../../activities/fetch-dataset';
+import * as datasets from '../../../activities/fetch-dataset';
 import { isSpecialAddress } from '../../../activities/source-policy';
 import type { SourcePolicy } from '../../../activities/source-policy';
 import { Failure } from '../../../schemas/failures';
-import { depsFor, idxDataset, memoryStore, serveFiles, specFor, tempDir, writeFiles } from './helpers';
+import { depsFor, idxDataset, inActivity, memoryStore, serveFiles, specFor, tempDir, writeFiles } from './helpers';
+
+// Activities run inside an activity context, as on a worker.
+const fetchDataset = inActivity(datasets.fetchDataset);
 
 const BUCKET = 'unit-confined';
 let tmp: { dir: string; cleanup: () => Promise<void> };
