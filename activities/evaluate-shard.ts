@@ -191,5 +191,3 @@ function resumeFrom(handedOver: unknown): ShardHeartbeat | undefined {
   const own: unknown = Context.current().info.heartbeatDetails;
   return valid(own) ? own : valid(handedOver) ? handedOver : undefined;
 }
-
-

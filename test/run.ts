@@ -3,7 +3,7 @@
 // other arguments filter test files by substring. The last line of output is always `N passed, N failed`.
 //
 // Backends: every phase runs on wasm (TEMPERED_BACKEND=wasm unless set), then the tensor-core unit tests
-// (TENSOR_UNIT_DIRS) and the pipeline's kill-and-resume test run again on tensorflow when `npm run
+// (TENSOR_UNIT_DIR) and the pipeline's kill-and-resume test run again on tensorflow when `npm run
 // setup:tensorflow` has built it; without it they are skipped with the reason, which under CI=true is a failure.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -16,8 +16,8 @@ import { probeBackends } from '../tensor/backend/probe';
 import { REPO_ROOT } from '../infra/config';
 import { down, pickFreePorts, stackEnv, tieProcessGroup, up } from '../infra/stack';
 
-/** Unit test folders of the tensor core, run on every backend of --backends. */
-export const TENSOR_UNIT_DIRS = ['attacks', 'eval', 'training', 'models', 'backend', 'data', 'parallel'];
+/** The tensor core's unit tests (test/unit mirrors the source tree), run on every backend of --backends. */
+export const TENSOR_UNIT_DIR = join('test', 'unit', 'tensor');
 
 /** The integration test that also runs on tensorflow: a run killed mid-training resumes and hardens. */
 const TENSORFLOW_INTEGRATION = { file: 'pipeline.test.ts', namePattern: 'survives a SIGKILLed worker' };
@@ -29,7 +29,7 @@ const PINS_BACKEND = /(initBackend|setBackend)\(\s*'(wasm|cpu)'/;
 export function tensorUnitFiles(files: string[]): string[] {
   return files.filter(
     (f) =>
-      TENSOR_UNIT_DIRS.some((d) => f.startsWith(join('test', 'unit', d) + '/')) &&
+      f.startsWith(TENSOR_UNIT_DIR + '/') &&
       !/wasm|simd/.test(f) &&
       !PINS_BACKEND.test(readFileSync(join(REPO_ROOT, f), 'utf8')),
   );

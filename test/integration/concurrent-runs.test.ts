@@ -9,7 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { RunSummary } from '../../schemas/payloads';
 import type { SpecInput } from '../../schemas/spec';
 import { HARDENING_RUN } from '../../workflows/messages';
-import { idxPair, writeFiles } from '../unit/data/fixtures';
+import { idxPair, writeFiles } from '../unit/tensor/data/fixtures';
 import { stackFromEnv, storeFromEnv, uniqueName } from '../support/stack';
 import { spawnWorker } from '../support/workers';
 import type { WorkerProcess } from '../support/workers';

@@ -99,7 +99,7 @@ const TABLE: Record<string, Row> = {
     prints: /only a failed, cancelled or timed-out run can be resumed/,
   },
   'npm run evaluate -- --model .tempered/reference/adversarial --suite standard --eps 0.1 --images 1000 --json': {
-    skip: 'the standard suite on 1000 images, an hour on 2 cores; the script is tested in test/unit/eval/command.test.ts',
+    skip: 'the standard suite on 1000 images, an hour on 2 cores; the script is tested in test/unit/tensor/eval/command.test.ts',
   },
   'npm run setup:tensorflow': { skip: 'downloads the TensorFlow wheel (274 MB) once; CI runs it as an install step' },
   'npm run train:reference -- --mode adversarial --epochs 4 --train-size 60000 --out /tmp/robust --json': {

@@ -11,7 +11,7 @@ import { runTraining } from '../../../activities/training-run';
 import type { TrainingRunOptions, TrainingRunResult } from '../../../activities/training-run';
 import { Failure } from '../../../schemas/failures';
 import type { TrainProgress } from '../../../schemas/payloads';
-import { syntheticDataset, tinyModel } from '../training/helpers';
+import { syntheticDataset, tinyModel } from '../tensor/training/helpers';
 import { memoryStore } from './helpers';
 
 const train = syntheticDataset(48);

@@ -18,7 +18,7 @@ import {
   TORCH_ATTACK_SCRIPT,
   torchUnavailable,
 } from '../../../crosscheck/torch-attack';
-import { fashion, FASHION_DIR, setupBackend, train } from '../attacks/fixture';
+import { fashion, FASHION_DIR, setupBackend, train } from '../tensor/attacks/fixture';
 
 interface AttackJson {
   model: string;

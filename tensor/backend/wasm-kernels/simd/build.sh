@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds kernels.wasm from kernels.c (clang + lld with the wasm32 target: Debian's clang and lld packages).
-# The binary is committed, so installs and CI never need a compiler; test/unit/backend/simd-kernels.test.ts
+# The binary is committed, so installs and CI never need a compiler; test/unit/tensor/backend/simd-kernels.test.ts
 # rebuilds it when clang is present and fails if the committed binary is stale.
 # Usage: bash tensor/backend/wasm-kernels/simd/build.sh [OUT]   (default: kernels.wasm next to this script)
 set -euo pipefail
