@@ -15,7 +15,7 @@
  * Engines: a tfjs backend name (wasm, cpu, tensorflow, tensorflow-gpu: one thread per op on wasm and cpu);
  * `tensorflow-N` is tensorflow with TF_NUM_INTRAOP_THREADS = TF_NUM_INTEROP_THREADS = N (dropped with a note where
  * `npm run setup:tensorflow` has not built it);
- * `wasm-dpN`, data parallelism over N worker threads with a wasm backend each (tensor/parallel: each thread attacks
+ * `wasm-dpN`, data parallelism over N worker threads with a wasm backend each (bench/parallel: each thread attacks
  * and differentiates its shard of the batch, the main thread averages the gradients and steps), the only way to a
  * second core on wasm, whose own threads are off under Node; `pytorch` (one thread) and `pytorch-N` (N threads).
  * Each row's "× PyTorch" columns compare it with the PyTorch row of the same thread count (— when none ran).

@@ -3,7 +3,7 @@ import type { AttackOptions } from '../tensor/attacks';
 import type { BackendName } from '../tensor/backend';
 import { buildReferenceCnn } from '../tensor/models/reference-cnn';
 import { buildSmallResNet } from '../tensor/models/small-resnet';
-import { openDataParallel } from '../tensor/parallel';
+import { openDataParallel } from './parallel';
 
 /** The bench's models: the reference CNN (28×28×1) and the small ResNet a CIFAR-10 user trains (32×32×3). */
 export const BENCH_MODELS = ['reference', 'small-resnet'] as const;
@@ -150,7 +150,7 @@ export async function measureTfjs(w: Workload, pgd: Pgd, seconds: number, minIte
 }
 
 /**
- * The same workload and figures with data parallelism (tensor/parallel): `workers` threads, each with its own
+ * The same workload and figures with data parallelism (bench/parallel): `workers` threads, each with its own
  * backend and model copy, attack their shard of the batch (tensor/attacks, random start, a fresh seed per step) and
  * compute its gradient; the main thread averages the gradients by shard size, takes the optimizer step and sends
  * the weights back. PGD-20 evaluation splits the batch the same way. The CPU-time rate counts every thread of the

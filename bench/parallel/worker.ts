@@ -1,15 +1,15 @@
 /**
- * One data-parallel worker thread (started by tensor/parallel/pool.ts): its own tfjs backend and its own copy of
+ * One data-parallel worker thread (started by bench/parallel/pool.ts): its own tfjs backend and its own copy of
  * the master model. Per job it crafts adversarial examples for its shard of the shared batch and either writes the
  * gradient of the shard's mean cross-entropy (wrt the trainable weights) to its slot of the shared gradient buffer,
  * or replies with the predicted classes. It reloads the master's packed weights whenever their version changes.
  */
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { attack } from '../attacks';
-import { initBackend } from '../backend';
-import { crossEntropy } from '../losses';
-import { logitsFunction } from '../models/logits';
+import { attack } from '../../tensor/attacks';
+import { initBackend } from '../../tensor/backend';
+import { crossEntropy } from '../../tensor/losses';
+import { logitsFunction } from '../../tensor/models/logits';
 import type { FromWorker, Job, SharedBatch, ToWorker, WorkerInit } from './protocol';
 
 const init = workerData as WorkerInit;

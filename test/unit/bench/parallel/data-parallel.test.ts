@@ -9,8 +9,8 @@ import { initBackend } from '../../../../tensor/backend';
 import { crossEntropy } from '../../../../tensor/losses';
 import { logitsFunction } from '../../../../tensor/models/logits';
 import { buildReferenceCnn } from '../../../../tensor/models/reference-cnn';
-import { openDataParallel, shardBounds } from '../../../../tensor/parallel';
-import type { DataParallelPool } from '../../../../tensor/parallel';
+import { openDataParallel, shardBounds } from '../../../../bench/parallel';
+import type { DataParallelPool } from '../../../../bench/parallel';
 
 /**
  * The data-parallel pool against the same computation on the main thread: with 2 workers and 15 images the

@@ -1,10 +1,10 @@
 /**
- * What the main thread and a data-parallel worker (tensor/parallel/worker.ts) say to each other. Only small
+ * What the main thread and a data-parallel worker (bench/parallel/worker.ts) say to each other. Only small
  * messages travel through postMessage; weights, gradients and images sit in SharedArrayBuffers that one side
  * writes while the other side is idle (the main thread writes before it posts a job, a worker before it replies).
  */
-import type { AttackOptions } from '../attacks';
-import type { BackendName } from '../backend';
+import type { AttackOptions } from '../../tensor/attacks';
+import type { BackendName } from '../../tensor/backend';
 
 /** What a worker gets at start (`workerData`). */
 export interface WorkerInit {

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { Worker } from 'node:worker_threads';
-import { checkBatch } from '../attacks';
-import type { AttackOptions } from '../attacks';
-import type { BackendName } from '../backend';
-import { Rng } from '../random';
+import { checkBatch } from '../../tensor/attacks';
+import type { AttackOptions } from '../../tensor/attacks';
+import type { BackendName } from '../../tensor/backend';
+import { Rng } from '../../tensor/random';
 import type { FromWorker, Job, SharedBatch, ToWorker, WorkerInit } from './protocol';
 
 export interface DataParallelOptions {
@@ -33,7 +33,7 @@ const ordered = (model: tf.LayersModel) => [...model.trainableWeights, ...model.
 const size = (shape: readonly (number | null)[]) => shape.reduce((a: number, b) => a * (b ?? 1), 1);
 
 /**
- * Starts tensor/parallel/worker.ts in a worker thread under tsx. Loader hooks registered with `--import tsx` do
+ * Starts bench/parallel/worker.ts in a worker thread under tsx. Loader hooks registered with `--import tsx` do
  * not reach worker threads on Node 20, so the thread's entry is a two-line ES module that registers tsx first.
  */
 function spawnWorker(init: WorkerInit): Worker {
