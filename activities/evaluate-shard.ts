@@ -110,6 +110,17 @@ async function runShard(
     checkModelFits(model, test, input.model.uri);
     const all = phases(spec, test.numClasses);
     const signal = Context.current().cancellationSignal;
+    /** Where the shard stands, for people following it: phase p, attack a of that phase, images done of total. */
+    const at = (p: number, a: number, done = 0, total = 0): ShardProgress => ({
+      images: shard.count,
+      phase: Math.min(p, all.length - 1),
+      phases: all.length,
+      attack: all[p]?.attacks[a]?.name ?? '',
+      attackIndex: p < all.length ? a : all[all.length - 1].attacks.length,
+      attacks: all[Math.min(p, all.length - 1)].attacks.length,
+      imagesDone: done,
+      imagesTotal: total,
+    });
     for (let p = beat.phase; p < all.length; p++) {
       const { norm, eps, attacks } = all[p];
       const result = await runSuiteShard(model, test, {
@@ -122,22 +133,13 @@ async function runShard(
         seed: batchSeed(spec.training.seed, 1000 + p, 0),
         resume: p === beat.phase ? beat.state : undefined,
         signal,
-        onProgress: (state, at) => {
-          const progress: ShardProgress = {
-            images: shard.count,
-            phase: p,
-            phases: all.length,
-            attack: at.attack,
-            attackIndex: state.attack,
-            attacks: attacks.length,
-            imagesDone: at.imagesDone,
-            imagesTotal: at.imagesTotal,
-          };
-          beat = { ...beat, phase: p, state, progress };
+        onProgress: (state, now) => {
+          beat = { ...beat, phase: p, state, progress: at(p, state.attack, now.imagesDone, now.imagesTotal) };
           report(beat);
         },
       });
-      beat = { phase: p + 1, done: [...beat.done, result] };
+      // Past the last phase, `at` says the shard has done all its attacks (it is storing its results).
+      beat = { phase: p + 1, done: [...beat.done, result], progress: at(p + 1, 0) };
       report(beat);
     }
     const file = shardFile(spec, shard.start, shard.count, beat.done);

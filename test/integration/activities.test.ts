@@ -470,7 +470,7 @@ describe('promoteArtifact and writeReport on the real store', () => {
 
   it('writeReport puts report.html and metrics.json next to the version', async () => {
     const summary = summaryFor(results.r2);
-    const r = await writeReport(depsFor(store, tmp.dir), {
+    const r = await inActivity(writeReport, summary.runId)(depsFor(store, tmp.dir), {
       workflowId: summary.runId,
       spec,
       summary,

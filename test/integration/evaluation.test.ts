@@ -148,11 +148,7 @@ describe('evaluation fan-out on the real stack', () => {
       await sleep(100);
     }
     single = await result;
-    const mid = seen.filter((p) => p.imagesEstimate > 0 && p.imagesEstimate < 200);
-    assert.ok(
-      mid.some((p) => p.attacks.length > 0 && p.imagesEstimate > p.imagesDone),
-      `a running shard's share was seen: ${JSON.stringify(seen.slice(-3))}`,
-    );
+    assert.ok(seen.length > 0, 'the evaluation answered its progress query while it ran');
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i].shardsDone >= seen[i - 1].shardsDone, 'shards only finish');
     const last = await evaluationProgress(handle);
     assert.deepEqual(
@@ -209,6 +205,13 @@ describe('evaluation fan-out on the real stack', () => {
         const still = (await handle.describe()).raw.pendingActivities?.some((q) => q.activityId === p.activityId);
         if (still) {
           victim = { worker, activityId: String(p.activityId), beat };
+          // Frozen mid-shard, its heartbeat stays: the live progress counts part of the shard and names its attack.
+          const live = await evaluationProgress(handle);
+          assert.ok(live, 'the evaluation answers while a worker is frozen');
+          assert.ok(
+            live.imagesEstimate > live.imagesDone && live.attacks.length > 0,
+            `a running shard's share and attack: ${JSON.stringify(live)}`,
+          );
           break;
         }
         process.kill(pid, 'SIGCONT');
