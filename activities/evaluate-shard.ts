@@ -61,6 +61,9 @@ function phases(spec: Spec, numClasses: number): { norm: Norm; eps: number; atta
   return [{ norm, eps: spec.epsilon.max, attacks: suiteAttacks(suite, { norm, numClasses }) }, ...listed];
 }
 
+/** At most one progress heartbeat a second from inside a batch (the SDK throttles what reaches the server). */
+const WORK_BEAT_MS = 1000;
+
 /**
  * evaluateShard (heavy queue): one shard of an evaluation. Runs the suite and the listed attacks on test images
  * [start, start + count), heartbeats after every batch (and every few seconds while a batch runs) with a
@@ -110,17 +113,18 @@ async function runShard(
     checkModelFits(model, test, input.model.uri);
     const all = phases(spec, test.numClasses);
     const signal = Context.current().cancellationSignal;
-    /** Where the shard stands, for people following it: phase p, attack a of that phase, images done of total. */
-    const at = (p: number, a: number, done = 0, total = 0): ShardProgress => ({
+    // Where the shard stands, for people following it: each phase weighs what its attacks cost.
+    const phaseWork = all.map((ph) => ph.attacks.reduce((s, e) => s + (e.work ?? 1), 0));
+    const totalWork = phaseWork.reduce((s, w) => s + w, 0);
+    const at = (p: number, attack: string, inPhase: number): ShardProgress => ({
       images: shard.count,
-      phase: Math.min(p, all.length - 1),
-      phases: all.length,
-      attack: all[p]?.attacks[a]?.name ?? '',
-      attackIndex: p < all.length ? a : all[all.length - 1].attacks.length,
-      attacks: all[Math.min(p, all.length - 1)].attacks.length,
-      imagesDone: done,
-      imagesTotal: total,
+      attack,
+      fraction:
+        p >= all.length || totalWork === 0
+          ? 1
+          : Math.min(1, (phaseWork.slice(0, p).reduce((s, w) => s + w, 0) + phaseWork[p] * inPhase) / totalWork),
     });
+    let lastWorkBeat = 0;
     for (let p = beat.phase; p < all.length; p++) {
       const { norm, eps, attacks } = all[p];
       const result = await runSuiteShard(model, test, {
@@ -134,12 +138,19 @@ async function runShard(
         resume: p === beat.phase ? beat.state : undefined,
         signal,
         onProgress: (state, now) => {
-          beat = { ...beat, phase: p, state, progress: at(p, state.attack, now.imagesDone, now.imagesTotal) };
+          beat = { ...beat, phase: p, state, progress: at(p, now.attack, now.fraction) };
+          report(beat);
+        },
+        // Inside a batch only the progress moves (the resume state is the batch's start); a heartbeat a second.
+        onWork: (now) => {
+          beat = { ...beat, progress: at(p, now.attack, now.fraction) };
+          if (performance.now() - lastWorkBeat < WORK_BEAT_MS) return;
+          lastWorkBeat = performance.now();
           report(beat);
         },
       });
       // Past the last phase, `at` says the shard has done all its attacks (it is storing its results).
-      beat = { phase: p + 1, done: [...beat.done, result], progress: at(p + 1, 0) };
+      beat = { phase: p + 1, done: [...beat.done, result], progress: at(p + 1, all[p + 1]?.attacks[0]?.name ?? '', 0) };
       report(beat);
     }
     const file = shardFile(spec, shard.start, shard.count, beat.done);

@@ -13,19 +13,13 @@ import { evaluationProgressQuery, progressQuery } from '../workflows/messages';
 
 type PendingActivity = temporal.api.workflow.v1.IPendingActivityInfo;
 
-/** The fraction of its work a running shard has done: its phases, the attacks in a phase, the images in an attack. */
-export function shardFraction(p: ShardProgress): number {
-  const inAttack = p.imagesTotal > 0 ? Math.min(1, p.imagesDone / p.imagesTotal) : 0;
-  return Math.min(1, (p.phase + (p.attackIndex + inAttack) / p.attacks) / p.phases);
-}
-
 /** Finished shards plus the running shards' share: how many images the evaluation has done, about. */
 export function estimateEvaluation(
   shards: EvaluationShards,
   running: ShardProgress[],
   elapsed: number,
 ): EvaluationProgress {
-  const inFlight = running.reduce((a, p) => a + p.images * shardFraction(p), 0);
+  const inFlight = running.reduce((a, p) => a + p.images * p.fraction, 0);
   return {
     ...shards,
     imagesEstimate: Math.min(shards.images, shards.imagesDone + inFlight),

@@ -466,21 +466,16 @@ export const EvaluateShardRef = z.strictObject({
 export type EvaluateShardRef = z.infer<typeof EvaluateShardRef>;
 
 /**
- * Where a running shard stands, in its heartbeat beside the resume state: which suite (phase) and attack it is in
- * and how many of the images that attack started on it has done. Readable by any client, never used to resume.
+ * Where a running shard stands, in its heartbeat beside the resume state: the attack it is in and its share of
+ * the shard's work. Readable by any client, never used to resume.
  */
 export const ShardProgress = z.strictObject({
   /** Images in the shard. */
   images: z.int().min(1),
-  phase: count,
-  phases: z.int().min(1),
-  /** Name and index of the attack in progress within the phase's suite. */
+  /** The attack in progress ('' between phases). */
   attack: z.string(),
-  attackIndex: count,
-  attacks: z.int().min(1),
-  /** Images the attack has run on so far, of those still robust when it began. */
-  imagesDone: count,
-  imagesTotal: count,
+  /** Share of the shard's work done, its attacks weighed by what they cost (0 to 1). */
+  fraction: z.number().min(0).max(1),
 });
 export type ShardProgress = z.infer<typeof ShardProgress>;
 

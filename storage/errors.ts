@@ -73,6 +73,16 @@ const TRANSIENT_ERRNOS = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+/**
+ * True when a request failed because its connection was already closed by the store: a kept-alive socket the
+ * server dropped after its idle timeout, noticed only when written to. Worth one immediate retry on a new socket.
+ */
+export function isStaleConnection(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  if (e?.code === 'EPIPE' || e?.code === 'ECONNRESET') return true;
+  return typeof e?.message === 'string' && /socket hang up/i.test(e.message);
+}
+
 /** True when `err` (ours or a raw client error) is worth retrying. */
 export function isTransient(err: unknown): boolean {
   if (err instanceof ObjectStoreError) return err.transient;

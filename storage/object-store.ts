@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Client } from 'minio';
 import type { S3Connection } from './connection';
-import { ObjectNotFoundError, ObjectStoreError, toStoreError } from './errors';
+import { isStaleConnection, ObjectNotFoundError, ObjectStoreError, toStoreError } from './errors';
 
 export * from './connection';
 export * from './errors';
@@ -84,11 +84,26 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * Runs one request, and once more when it failed on a connection the store had already closed (a kept-alive
+   * socket reused after the server's idle timeout: EPIPE, ECONNRESET, "socket hang up"). The broken socket is
+   * gone by then, so the second try opens a fresh one. Every request here is idempotent: a whole-object PUT,
+   * GET, list, stat, delete.
+   */
+  private async request<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isStaleConnection(err)) throw err;
+      return fn();
+    }
+  }
+
   /** Creates the bucket when it does not exist; succeeds when it does. */
   async ensureBucket(bucket: string): Promise<void> {
     try {
-      if (await this.client.bucketExists(bucket)) return;
-      await this.client.makeBucket(bucket, this.connection.region);
+      if (await this.request(() => this.client.bucketExists(bucket))) return;
+      await this.request(() => this.client.makeBucket(bucket, this.connection.region));
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'BucketAlreadyOwnedByYou' || code === 'BucketAlreadyExists') return;
@@ -99,10 +114,9 @@ export class ObjectStore {
   async putBytes(bucket: string, key: string, bytes: Uint8Array, meta: Record<string, string> = {}): Promise<void> {
     const body = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     try {
-      await this.client.putObject(bucket, key, body, body.length, {
-        'Content-Type': 'application/octet-stream',
-        ...meta,
-      });
+      await this.request(() =>
+        this.client.putObject(bucket, key, body, body.length, { 'Content-Type': 'application/octet-stream', ...meta }),
+      );
     } catch (err) {
       throw toStoreError(err, 'putBytes', bucket, key);
     }
@@ -110,10 +124,12 @@ export class ObjectStore {
 
   async getBytes(bucket: string, key: string): Promise<Buffer> {
     try {
-      const stream = await this.client.getObject(bucket, key);
-      const chunks: Buffer[] = [];
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks);
+      return await this.request(async () => {
+        const stream = await this.client.getObject(bucket, key);
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks);
+      });
     } catch (err) {
       throw toStoreError(err, 'getBytes', bucket, key);
     }
@@ -137,7 +153,7 @@ export class ObjectStore {
 
   async stat(bucket: string, key: string): Promise<ObjectStat> {
     try {
-      const s = await this.client.statObject(bucket, key);
+      const s = await this.request(() => this.client.statObject(bucket, key));
       const meta: Record<string, string> = {};
       let contentType: string | undefined;
       for (const [name, value] of Object.entries(s.metaData ?? {})) {
@@ -163,13 +179,16 @@ export class ObjectStore {
 
   /** Every object whose key starts with `prefix` (recursive), sorted by key. */
   async list(bucket: string, prefix = ''): Promise<ObjectEntry[]> {
-    const out: ObjectEntry[] = [];
+    let out: ObjectEntry[];
     try {
-      const stream = this.client.listObjectsV2(bucket, prefix, true);
-      for await (const item of stream) {
-        if (item.name === undefined) continue;
-        out.push({ key: item.name, size: item.size, etag: item.etag, lastModified: item.lastModified });
-      }
+      out = await this.request(async () => {
+        const entries: ObjectEntry[] = [];
+        for await (const item of this.client.listObjectsV2(bucket, prefix, true)) {
+          if (item.name === undefined) continue;
+          entries.push({ key: item.name, size: item.size, etag: item.etag, lastModified: item.lastModified });
+        }
+        return entries;
+      });
     } catch (err) {
       throw toStoreError(err, 'list', bucket, prefix);
     }
@@ -179,7 +198,7 @@ export class ObjectStore {
   /** Deletes one object; deleting a missing key succeeds (S3 semantics). */
   async remove(bucket: string, key: string): Promise<void> {
     try {
-      await this.client.removeObject(bucket, key);
+      await this.request(() => this.client.removeObject(bucket, key));
     } catch (err) {
       throw toStoreError(err, 'remove', bucket, key);
     }
@@ -188,7 +207,9 @@ export class ObjectStore {
   /** Uploads a file from disk, streaming (multipart for big files). */
   async putFile(bucket: string, key: string, path: string, meta: Record<string, string> = {}): Promise<void> {
     try {
-      await this.client.fPutObject(bucket, key, path, { 'Content-Type': 'application/octet-stream', ...meta });
+      await this.request(() =>
+        this.client.fPutObject(bucket, key, path, { 'Content-Type': 'application/octet-stream', ...meta }),
+      );
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') {
         throw new ObjectStoreError(`putFile s3://${bucket}/${key}: local file ${path} does not exist`, {
@@ -207,7 +228,7 @@ export class ObjectStore {
   async getFile(bucket: string, key: string, path: string): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     try {
-      await this.client.fGetObject(bucket, key, path);
+      await this.request(() => this.client.fGetObject(bucket, key, path));
     } catch (err) {
       throw toStoreError(err, 'getFile', bucket, key);
     }

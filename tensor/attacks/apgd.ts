@@ -109,6 +109,7 @@ async function apgdRun(
   loss: AttackLoss,
   iterations: number,
   seed: number,
+  report: (iteration: number) => void | Promise<void> = () => {},
 ): Promise<{ adv: tf.Tensor4D; broken: Uint8Array }> {
   const n = x.shape[0];
   const { eps, norm, logits, signal } = ctx;
@@ -222,6 +223,7 @@ async function apgdRun(
     let counter = 0;
     for (let i = 0; i < iterations && rows.length > 0; i++) {
       signal?.throwIfAborted();
+      await report(i);
       const alpha = i === 0 ? 1 : 0.75;
       const m = rows.length;
       const s = r;
@@ -360,7 +362,7 @@ async function runPlan(
     top.dispose();
   }
   try {
-    for (const rank of plan) {
+    for (const [j, rank] of plan.entries()) {
       const seed = rng.seed();
       const active = indicesWhere(broken, (v) => v === 0);
       if (active.length === 0) break;
@@ -376,7 +378,9 @@ async function runPlan(
               'int32',
             );
       try {
-        const res = await apgdRun(ctx, xs, ys, ts, loss, iterations, seed);
+        const res = await apgdRun(ctx, xs, ys, ts, loss, iterations, seed, (i) =>
+          ctx.onProgress?.((j + i / iterations) / plan.length),
+        );
         const merged = replaceRows(out, active, res.adv);
         res.adv.dispose();
         out.dispose();

@@ -22,6 +22,12 @@ export interface SuiteAttackContext {
   seed: number;
   /** Checked between iterations; an aborted signal rejects with its reason. */
   signal?: AbortSignal;
+  /**
+   * Told between iterations how much of this call's work is done (0 to 1), and awaited: progress reports, and a
+   * chance for the caller to let the event loop run (timers, heartbeats, sockets) during a long batch, since
+   * tensor reads on a native backend resolve without ever yielding to it. Never affects the result.
+   */
+  onProgress?: (done: number) => void | Promise<void>;
 }
 
 /**

@@ -236,7 +236,11 @@ async function fab(ctx: SuiteAttackContext, opts: ResolvedFab): Promise<tf.Tenso
         target: Int32Array.from(rows, (i) => ranked[i * (targets + 1) + t]),
       };
       rows.forEach((i, j) => run.x0.set(x.subarray(i * d, (i + 1) * d), j * d));
-      const found = await single(ctx, run, opts.iterations, r > 0 ? Rng.fromSeed(rng.seed()) : undefined);
+      const runs = targets * opts.restarts;
+      const before = (t - 1) * opts.restarts + r;
+      const found = await single(ctx, run, opts.iterations, r > 0 ? Rng.fromSeed(rng.seed()) : undefined, (it) =>
+        ctx.onProgress?.((before + it / opts.iterations) / runs),
+      );
       for (let j = 0; j < rows.length; j++) {
         if (found.distance[j] <= ctx.eps) {
           adv.set(found.images.subarray(j * d, (j + 1) * d), rows[j] * d);
@@ -270,6 +274,7 @@ async function single(
   run: Run,
   iterations: number,
   rng: Rng | undefined,
+  report: (iteration: number) => void | Promise<void> = () => {},
 ): Promise<{ images: Float32Array; distance: Float64Array }> {
   const { norm, eps } = ctx;
   const { x0, y, target } = run;
@@ -303,6 +308,7 @@ async function single(
   try {
     for (let it = 0; it < iterations; it++) {
       if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('fab attack aborted');
+      await report(it);
       const { value, grad } = tf.tidy(() => linearise(tf.tensor4d(x1, shape), dir as tf.Tensor2D));
       let z: Float32Array;
       let g: Float32Array;

@@ -85,6 +85,8 @@ interface Batch {
   y: Int32Array;
   k: number;
   ctx: SuiteAttackContext;
+  /** The restart in progress, for progress reports. */
+  restart: number;
 }
 
 function checkContext(ctx: SuiteAttackContext): void {
@@ -156,7 +158,7 @@ async function square(ctx: SuiteAttackContext, opts: ResolvedSquare): Promise<tf
   if (n === 0 || ctx.eps === 0) return tf.clone(ctx.x);
   const x = Float32Array.from((await ctx.x.data()) as Float32Array);
   const y = Int32Array.from((await ctx.y.data()) as Int32Array);
-  const b: Batch = { geo, x, y, k: ctx.numClasses, ctx };
+  const b: Batch = { geo, x, y, k: ctx.numClasses, ctx, restart: 0 };
   const adv = Float32Array.from(x);
   const broken = new Uint8Array(n);
   const rng = Rng.fromSeed(ctx.seed);
@@ -164,6 +166,7 @@ async function square(ctx: SuiteAttackContext, opts: ResolvedSquare): Promise<tf
     const rows = Int32Array.from(Array.from({ length: n }, (_, i) => i).filter((i) => !broken[i]));
     if (rows.length === 0) break;
     const run = ctx.norm === 'linf' ? runLinf : runL2;
+    b.restart = r;
     await run(b, rows, opts, Rng.fromSeed(rng.seed()), adv, broken);
   }
   return tf.tensor4d(adv, [n, h, w, c]);
@@ -199,6 +202,7 @@ async function loop(
   const wrong = new Uint8Array(m);
   for (let it = 0; it < opts.queries - 1; it++) {
     checkAbort(b.ctx.signal);
+    await b.ctx.onProgress?.((b.restart + it / (opts.queries - 1)) / opts.restarts);
     let count = 0;
     for (let s = 0; s < m; s++) {
       if (state.done[s]) continue;

@@ -10,6 +10,7 @@ import { validateModelForDataset } from '../models/validate';
 import { batchTensors, checkLabeledImages } from './data';
 import type { LabeledImages } from './data';
 import type { EvalAttack } from './evaluate';
+import { eventLoopYielder } from '../event-loop';
 import { batchSeed } from './evaluate';
 import { ROBUST, WRONG_CLEAN } from './reduce';
 import type { SuiteShardResult } from './reduce';
@@ -27,7 +28,15 @@ export const SUITE_NAMES: readonly SuiteName[] = ['standard', 'plus', 'fast', 'c
 export interface SuiteAttackEntry {
   name: string;
   run: SuiteAttackFn;
+  /**
+   * About how much the attack costs per image, in gradient evaluations (a forward pass alone counts a third):
+   * weighs the attacks of a suite against each other in progress reports (default 1). Never affects a result.
+   */
+  work?: number;
 }
+
+/** FAB's iteration: a gradient plus a projection per image on the CPU, about twice an APGD iteration here. */
+const FAB_WORK = 2;
 
 /**
  * The attacks of a named suite, in the order they run (each on the points all earlier ones left robust):
@@ -53,23 +62,33 @@ export function suiteAttacks(
   switch (suite) {
     case 'standard':
       return [
-        { name: 'apgd-ce', run: apgd({ loss: 'ce', iterations: 100 }) },
-        { name: 'apgd-t', run: apgdTargeted({ targets: targets(9), iterations: 100 }) },
-        { name: 'fab-t', run: fabTargeted({ targets: targets(9), iterations: 100 }) },
-        { name: 'square', run: squareAttack({ queries: 5000 }) },
+        { name: 'apgd-ce', run: apgd({ loss: 'ce', iterations: 100 }), work: 100 },
+        { name: 'apgd-t', run: apgdTargeted({ targets: targets(9), iterations: 100 }), work: targets(9) * 100 },
+        {
+          name: 'fab-t',
+          run: fabTargeted({ targets: targets(9), iterations: 100 }),
+          work: FAB_WORK * targets(9) * 100,
+        },
+        { name: 'square', run: squareAttack({ queries: 5000 }), work: 5000 / 3 },
       ];
     case 'plus':
       return [
-        { name: 'apgd-ce', run: apgd({ loss: 'ce', iterations: 100, restarts: 5 }) },
-        ...(numClasses >= 3 ? [{ name: 'apgd-dlr', run: apgd({ loss: 'dlr', iterations: 100, restarts: 5 }) }] : []),
-        { name: 'square', run: squareAttack({ queries: 5000 }) },
-        { name: 'apgd-t', run: apgdTargeted({ targets: targets(9), iterations: 100 }) },
-        { name: 'fab-t', run: fabTargeted({ targets: targets(9), iterations: 100 }) },
+        { name: 'apgd-ce', run: apgd({ loss: 'ce', iterations: 100, restarts: 5 }), work: 500 },
+        ...(numClasses >= 3
+          ? [{ name: 'apgd-dlr', run: apgd({ loss: 'dlr', iterations: 100, restarts: 5 }), work: 500 }]
+          : []),
+        { name: 'square', run: squareAttack({ queries: 5000 }), work: 5000 / 3 },
+        { name: 'apgd-t', run: apgdTargeted({ targets: targets(9), iterations: 100 }), work: targets(9) * 100 },
+        {
+          name: 'fab-t',
+          run: fabTargeted({ targets: targets(9), iterations: 100 }),
+          work: FAB_WORK * targets(9) * 100,
+        },
       ];
     case 'fast':
       return [
-        { name: 'apgd-ce', run: apgd({ loss: 'ce', iterations: 100 }) },
-        { name: 'apgd-t', run: apgdTargeted({ targets: targets(3), iterations: 100 }) },
+        { name: 'apgd-ce', run: apgd({ loss: 'ce', iterations: 100 }), work: 100 },
+        { name: 'apgd-t', run: apgdTargeted({ targets: targets(3), iterations: 100 }), work: targets(3) * 100 },
       ];
     default:
       throw new Error(`unknown suite '${String(suite)}', expected one of standard, plus, fast`);
@@ -83,6 +102,7 @@ export function suiteAttacks(
 export function customAttackEntry(a: EvalAttack): SuiteAttackEntry {
   return {
     name: a.name,
+    work: (a.method === 'fgsm' ? 1 : (a.steps ?? 10)) * (a.restarts ?? 1),
     run: async (ctx) => {
       if (a.norm !== ctx.norm || a.eps > ctx.eps) {
         throw new Error(
@@ -112,6 +132,8 @@ export interface SuiteProgress {
   /** Images this attack has been run on so far, of those robust when it began. */
   imagesDone: number;
   imagesTotal: number;
+  /** Share of the suite's work done, the attacks weighed by their `work` (0 to 1). */
+  fraction: number;
 }
 
 export interface RunSuiteShardOptions {
@@ -133,6 +155,11 @@ export interface RunSuiteShardOptions {
   onProgress?: (s: SuiteShardState, p: SuiteProgress) => void | Promise<void>;
   /** Checked between batches (and passed to the attacks); an aborted signal rejects with its reason. */
   signal?: AbortSignal;
+  /**
+   * Told, between the iterations of an attack, how far the suite has got: for progress reports inside a long batch,
+   * where `onProgress` (which carries the resume state) waits for the batch to end. Called often: keep it cheap.
+   */
+  onWork?: (p: SuiteProgress) => void;
 }
 
 /** An attack returned an image outside the threat model (or NaN, or a wrong shape): a bug, never a result. */
@@ -241,7 +268,13 @@ export async function runSuiteShard(
   o: RunSuiteShardOptions,
 ): Promise<SuiteShardResult> {
   const { batchSize, seed } = checkOptions(data, o);
-  const { attacks, norm, eps, start, count, onProgress, signal } = o;
+  const { attacks, norm, eps, start, count, onProgress, onWork, signal } = o;
+  const yieldNow = eventLoopYielder();
+  const weights = attacks.map((e) => e.work ?? 1);
+  const total = weights.reduce((s, w) => s + w, 0);
+  /** The suite's share done when attack `a` is `inAttack` of the way through its images. */
+  const fractionAt = (a: number, inAttack: number) =>
+    total > 0 ? Math.min(1, (weights.slice(0, a).reduce((s, w) => s + w, 0) + weights[a] * inAttack) / total) : 1;
   checkLabeledImages(data, start + count);
   validateModelForDataset(model, data);
   const logits = logitsFunction(model);
@@ -286,7 +319,7 @@ export async function runSuiteShard(
     }
     await onProgress?.(
       { attack: 0, batch: 0, brokenBy: [...brokenBy], cleanPredictions: [...cleanPredictions] },
-      { attack: attacks[0]?.name ?? '', imagesDone: 0, imagesTotal: 0 },
+      { attack: attacks[0]?.name ?? '', imagesDone: 0, imagesTotal: 0, fraction: 0 },
     );
   }
 
@@ -305,7 +338,27 @@ export async function runSuiteShard(
       const { x, y } = batchTensors(data, images);
       let adv: tf.Tensor4D | undefined;
       try {
-        adv = await entry.run({ logits, x, y, norm, eps, numClasses, seed: batchSeed(seed, a, b), signal });
+        const onAttackProgress = async (done: number) => {
+          const inAttack = (b + Math.min(1, Math.max(0, done))) / batches;
+          onWork?.({
+            attack: entry.name,
+            imagesDone: Math.min(Math.floor(inAttack * robust.length), robust.length),
+            imagesTotal: robust.length,
+            fraction: fractionAt(a, inAttack),
+          });
+          await yieldNow();
+        };
+        adv = await entry.run({
+          logits,
+          x,
+          y,
+          norm,
+          eps,
+          numClasses,
+          seed: batchSeed(seed, a, b),
+          signal,
+          onProgress: onAttackProgress,
+        });
         if (!(adv instanceof tf.Tensor) || adv.shape.join() !== x.shape.join()) {
           throw new SuiteVerificationError(
             `attack '${entry.name}' returned ${adv instanceof tf.Tensor ? `shape [${adv.shape}]` : 'no tensor'} for images [${x.shape}]`,
@@ -324,7 +377,12 @@ export async function runSuiteShard(
       }
       await onProgress?.(
         { attack: a, batch: b + 1, brokenBy: [...brokenBy], cleanPredictions: [...cleanPredictions] },
-        { attack: entry.name, imagesDone: Math.min((b + 1) * batchSize, robust.length), imagesTotal: robust.length },
+        {
+          attack: entry.name,
+          imagesDone: Math.min((b + 1) * batchSize, robust.length),
+          imagesTotal: robust.length,
+          fraction: fractionAt(a, (b + 1) / batches),
+        },
       );
     }
   }

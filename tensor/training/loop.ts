@@ -1,3 +1,4 @@
+import { eventLoopYielder } from '../event-loop';
 import type { StepResult, Trainer } from './trainer';
 
 export interface LoopOptions {
@@ -29,6 +30,7 @@ export async function trainLoop(trainer: Trainer, options: LoopOptions = {}): Pr
   }
   let batches = 0;
   let savedAt = -1;
+  const yieldNow = eventLoopYielder();
   const save = async () => {
     if (!onCheckpoint || savedAt === trainer.completedBatches) return;
     await onCheckpoint(await trainer.checkpoint(), trainer.cursor);
@@ -45,6 +47,7 @@ export async function trainLoop(trainer: Trainer, options: LoopOptions = {}): Pr
     }
     const r = await trainer.step();
     batches++;
+    await yieldNow();
     if (onStep) await onStep(r);
     if (r.epochSummary || (checkpointEvery !== undefined && trainer.completedBatches % checkpointEvery === 0)) {
       await save();

@@ -143,3 +143,57 @@ describe('maskSecret', () => {
     assert.ok(!maskSecret('supersecretvalue').includes('secretvalue'));
   });
 });
+
+describe('a connection the store already closed', () => {
+  /**
+   * A stand-in S3 endpoint that answers every PUT with 200, except that it drops the connection under one request
+   * (as a server that closed a kept-alive socket after its idle timeout looks to the client that reuses it).
+   */
+  async function droppingServer(drop: (n: number) => boolean) {
+    const { createServer } = await import('node:http');
+    let n = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (drop(++n)) return req.socket.destroy();
+        res.writeHead(200, { etag: '"0123456789abcdef0123456789abcdef"', 'content-length': '0' });
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const store = createObjectStore({
+      endPoint: '127.0.0.1',
+      port,
+      useSSL: false,
+      accessKey: 'TESTKEY',
+      secretKey: 'test-secret-key',
+      region: 'us-east-1',
+    });
+    return { store, requests: () => n, close: () => new Promise((r) => server.close(r)) };
+  }
+
+  it('is retried once on a fresh socket: the write lands', async () => {
+    const s = await droppingServer((n) => n === 2);
+    try {
+      await s.store.putJson('bucket', 'a.json', { first: true });
+      await s.store.putJson('bucket', 'a.json', { second: true });
+      assert.equal(s.requests(), 3, 'the dropped request was sent again');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('is retried only once: a store that keeps dropping is unavailable (transient), after two requests', async () => {
+    const s = await droppingServer(() => true);
+    try {
+      await assert.rejects(s.store.putJson('bucket', 'a.json', {}), (err: unknown) => {
+        assert.ok(err instanceof ObjectStoreUnavailableError, String(err));
+        return true;
+      });
+      assert.equal(s.requests(), 2);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -8,6 +8,7 @@ import {
   runSuiteShard,
   suiteAttacks,
   SuiteVerificationError,
+  WRONG_CLEAN,
 } from '../../../../tensor/eval';
 import type { SuiteAttackEntry, SuiteShardState } from '../../../../tensor/eval';
 import { setupBackend, trainedFixture } from '../attacks/fixture';
@@ -64,13 +65,60 @@ describe('runSuiteShard', () => {
       attacks.map((a) => a.name),
       ['apgd-ce', 'apgd-t', 'fab-t', 'square'],
     );
+    // Every attack reports its progress between iterations, inside the one batch it runs on.
+    const seen = new Map<string, number[]>();
     const shard = await noLeak(() =>
-      runSuiteShard(model, data, { attacks, norm: 'linf', eps: 0.02, start: 100, count: 24, batchSize: 24, seed: 2 }),
+      runSuiteShard(model, data, {
+        attacks,
+        norm: 'linf',
+        eps: 0.02,
+        start: 100,
+        count: 24,
+        batchSize: 24,
+        seed: 2,
+        onWork: (p) => seen.set(p.attack, [...(seen.get(p.attack) ?? []), p.fraction]),
+      }),
     );
     const r = reduceSuite([shard]);
     assert.equal(r.perAttack.length, 4);
     assert.ok(r.perAttack[0].broke > 0);
     assert.equal(r.perAttack[3].after.correct, r.worstCase.correct);
+    r.perAttack.forEach((a, i) => {
+      const robustBefore = i === 0 ? r.clean.correct : r.perAttack[i - 1].after.correct;
+      if (robustBefore === 0) return;
+      const f = seen.get(a.name) ?? [];
+      assert.ok(f.length > 10, `${a.name} reported progress ${f.length} times`);
+    });
+  });
+
+  it('reports the share of the work done, attacks weighed by their cost, and the reports change nothing', async () => {
+    const attacks = suiteAttacks('fast', { norm: 'linf', numClasses: 10 });
+    const o = { attacks, norm: 'linf' as const, eps: 0.03, start: 0, count: 40, batchSize: 20, seed: 5 };
+    const plain = await runSuiteShard(model, data, o);
+    const fractions: number[] = [];
+    const after: number[] = [];
+    // Timers run while attacks work (tensor reads alone may never yield to the event loop).
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const t0 = performance.now();
+    const reported = await noLeak(() =>
+      runSuiteShard(model, data, {
+        ...o,
+        onWork: (p) => fractions.push(p.fraction),
+        onProgress: (_s, p) => void after.push(p.fraction),
+      }),
+    ).finally(() => clearInterval(timer));
+    const ms = performance.now() - t0;
+    assert.ok(ticks >= Math.floor(ms / 250), `${ticks} timer ticks in ${ms.toFixed(0)} ms`);
+    assert.deepEqual({ ...reported, seconds: 0 }, { ...plain, seconds: 0 });
+    assert.ok(fractions.length > 20);
+    for (let i = 1; i < fractions.length; i++) assert.ok(fractions[i] >= fractions[i - 1], 'the share never falls');
+    assert.ok(fractions.every((f) => f >= 0 && f <= 1));
+    // APGD-CE's work is 100 of 100 + 3 × 100: once its batches are done a quarter of the suite is.
+    const ceBatches = Math.ceil(plain.brokenBy.filter((b) => b !== WRONG_CLEAN).length / 20);
+    assert.equal(after[0], 0, 'the clean pass');
+    assert.ok(Math.abs(after[ceBatches] - 0.25) < 1e-9, `after APGD-CE: ${after[ceBatches]}`);
+    assert.equal(after.at(-1), 1);
   });
 
   it('resumes from a mid-shard state with the same result as an uninterrupted run', async () => {
