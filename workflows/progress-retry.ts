@@ -27,7 +27,15 @@
  *
  * Deterministic (workflow code): the only waiting is `sleep`, the only state is the cursor and the counter.
  */
-import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation, log, sleep } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  isCancellation,
+  log,
+  patched,
+  sleep,
+} from '@temporalio/workflow';
 import { Failure, isFailure } from '../schemas/failures';
 
 export interface ProgressRetryPolicy {
@@ -37,6 +45,11 @@ export interface ProgressRetryPolicy {
   initialIntervalMs: number;
   backoffCoefficient: number;
   maximumIntervalMs: number;
+  /**
+   * Failures because a service did not answer (the object store restarting) are not the work's fault: they wait
+   * and retry without spending `maxAttemptsWithoutProgress`, for at most this long in all (then the run fails).
+   */
+  maxUnavailableMs: number;
 }
 
 export const DEFAULT_PROGRESS_RETRY: ProgressRetryPolicy = {
@@ -44,7 +57,18 @@ export const DEFAULT_PROGRESS_RETRY: ProgressRetryPolicy = {
   initialIntervalMs: 2_000,
   backoffCoefficient: 2,
   maximumIntervalMs: 5 * 60_000,
+  maxUnavailableMs: 15 * 60_000,
 };
+
+/** Failure types that mean a service did not answer, not that the attempt's work failed. */
+export const UNAVAILABLE_TYPES: ReadonlySet<string> = new Set(['ObjectStoreUnavailable']);
+
+/** True when a failure (or a cause of it) says a service did not answer. */
+export function isUnavailable(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause)
+    if (e instanceof ApplicationFailure && e.type && UNAVAILABLE_TYPES.has(e.type)) return true;
+  return false;
+}
 
 /** What to do after a failed attempt. */
 export type RetryDecision =
@@ -59,6 +83,8 @@ export class ProgressBudget {
   private best: number | undefined;
   private stalledInRow = 0;
   private attempts = 0;
+  private unavailableInRow = 0;
+  private unavailableWaitedMs = 0;
 
   constructor(
     readonly policy: ProgressRetryPolicy,
@@ -78,21 +104,42 @@ export class ProgressBudget {
     return this.attempts;
   }
 
-  /** Records a failed attempt after which the work stands at `cursor` (undefined: unknown). */
-  afterFailure(cursor: number | undefined): RetryDecision {
+  /**
+   * Records a failed attempt after which the work stands at `cursor` (undefined: unknown); `unavailable` when it
+   * failed because a service did not answer (see {@link ProgressRetryPolicy.maxUnavailableMs}).
+   */
+  afterFailure(cursor: number | undefined, unavailable = false): RetryDecision {
     this.attempts++;
     const progressed = cursor !== undefined && (this.best === undefined || cursor > this.best);
     if (progressed) {
       this.best = cursor;
       this.stalledInRow = 0;
+      this.unavailableInRow = 0;
       return { retry: true, progressed: true, delayMs: this.policy.initialIntervalMs, stalled: 0 };
     }
+    if (unavailable) {
+      const delayMs = this.backoff(++this.unavailableInRow);
+      if (this.unavailableWaitedMs + delayMs > this.policy.maxUnavailableMs)
+        return { retry: false, progressed: false, stalled: this.stalledInRow };
+      this.unavailableWaitedMs += delayMs;
+      return { retry: true, progressed: false, delayMs, stalled: this.stalledInRow };
+    }
+    this.unavailableInRow = 0;
     this.stalledInRow++;
     if (this.stalledInRow >= this.policy.maxAttemptsWithoutProgress)
       return { retry: false, progressed: false, stalled: this.stalledInRow };
+    return { retry: true, progressed: false, delayMs: this.backoff(this.stalledInRow), stalled: this.stalledInRow };
+  }
+
+  /** The wait after the k-th failure in a row (k ≥ 1): initial × coefficient^(k−1), capped. */
+  private backoff(k: number): number {
     const { initialIntervalMs, backoffCoefficient, maximumIntervalMs } = this.policy;
-    const delayMs = Math.min(maximumIntervalMs, initialIntervalMs * backoffCoefficient ** (this.stalledInRow - 1));
-    return { retry: true, progressed: false, delayMs, stalled: this.stalledInRow };
+    return Math.min(maximumIntervalMs, initialIntervalMs * backoffCoefficient ** (k - 1));
+  }
+
+  /** Milliseconds waited so far because a service did not answer. */
+  get unavailableMs(): number {
+    return this.unavailableWaitedMs;
   }
 }
 
@@ -135,15 +182,19 @@ export async function retryWhileProgressing<T>(o: RetryWhileProgressingOptions<T
       return await o.attempt(n);
     } catch (err) {
       if (isPermanent(err)) throw err;
-      const decision = budget.afterFailure(o.cursor(err));
+      // Runs recorded before the store-outage budget counted such failures as attempts without progress.
+      const unavailable = isUnavailable(err) && patched('store-outage-budget');
+      const decision = budget.afterFailure(o.cursor(err), unavailable);
       const reason = messageOf(err);
       if (!decision.retry) {
         const at = budget.cursor === undefined ? 'no progress was ever reported' : `it stayed at ${budget.cursor}`;
         throw ApplicationFailure.create({
           type: Failure.NoProgress,
-          message:
-            `${decision.stalled} attempts in a row made no progress (${at}; ${budget.failures} attempts failed in ` +
-            `all; compute.maxAttemptsWithoutProgress is ${o.policy.maxAttemptsWithoutProgress}); last error: ${reason}`,
+          message: unavailable
+            ? `a service did not answer for ${Math.round(budget.unavailableMs / 60_000)} min of retries ` +
+              `(${budget.failures} attempts failed in all); last error: ${reason}`
+            : `${decision.stalled} attempts in a row made no progress (${at}; ${budget.failures} attempts failed in ` +
+              `all; compute.maxAttemptsWithoutProgress is ${o.policy.maxAttemptsWithoutProgress}); last error: ${reason}`,
           nonRetryable: true,
           details: [{ what: o.what, attempts: budget.failures, stalled: decision.stalled, cursor: budget.cursor }],
           cause: err instanceof Error ? err : undefined,
