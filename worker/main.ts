@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +86,13 @@ export interface WorkerReady {
   temporalAddress: string;
   namespace: string;
 }
+
+/**
+ * TensorFlow's native start-up notices (absl's, oneDNN's, the CPU feature guard's), which TF_CPP_MIN_LOG_LEVEL does
+ * not silence in 2.21: kept in the worker log, not shown on the console.
+ */
+export const TENSORFLOW_NOTICE =
+  /^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} [\d:. ]+\s+\d+ \S+\.cc:\d+\]|To enable the following instructions:)/;
 
 /** See `WorkerOptions.maxHeartbeatThrottleInterval`. */
 export const DEFAULT_HEARTBEAT_THROTTLE = '5s';
@@ -321,9 +329,14 @@ async function runWithHeavyChild(
   let heavyReady!: () => void;
   let heavyNames = [o.heavyQueue];
   const ready = new Promise<void>((r) => (heavyReady = r));
+  const logFile = o.logFile || env.TEMPERED_WORKER_LOG;
   const forward = (data: Buffer) => {
     for (const line of data.toString().split('\n')) {
       if (line === '') continue;
+      if (logFile && TENSORFLOW_NOTICE.test(line)) {
+        appendFileSync(logFile, `[heavy] ${line}\n`);
+        continue;
+      }
       if (line.startsWith('worker: polling')) {
         heavyNames = line
           .replace(/^worker: polling /, '')
