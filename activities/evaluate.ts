@@ -73,7 +73,7 @@ export async function evaluateModel(deps: ActivityDeps, input: EvaluateInput): P
       backend,
     };
     deps.metrics?.evaluation({
-      runId: workflowId,
+      workflowId,
       role,
       clean: metrics.clean,
       robust: metrics.robust.map((r) => ({ attack: r.attack, accuracy: r.accuracy })),
@@ -172,7 +172,7 @@ export async function reduceEvaluation(deps: ActivityDeps, input: ReduceEvaluati
   // Labelled with the hardening run's id (the input's), not this child workflow's: a dashboard subtracts the
   // baseline's series from the hardened model's of the same run.
   deps.metrics?.evaluation({
-    runId: input.workflowId,
+    workflowId: input.workflowId,
     role,
     clean: metrics.clean,
     robust: metrics.robust.map((r) => ({ attack: r.attack, accuracy: r.accuracy })),

@@ -157,7 +157,7 @@ export async function lookupEvaluation(deps: ActivityDeps, input: EvaluateInput)
 
 function reportEvaluation(deps: ActivityDeps, input: EvaluateInput, metrics: Metrics): void {
   deps.metrics?.evaluation({
-    runId: input.workflowId,
+    workflowId: input.workflowId,
     role: input.role,
     clean: metrics.clean,
     robust: metrics.robust.map((r) => ({ attack: r.attack, accuracy: r.accuracy })),

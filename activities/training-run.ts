@@ -146,7 +146,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
         onStep: async (r) => {
           last = { loss: r.loss, eps: r.eps, examplesPerSec: r.examplesPerSec };
           deps.metrics?.trainStep({
-            runId: o.workflowId,
+            workflowId: o.workflowId,
             epoch: r.epoch,
             batch: r.batch,
             epsilon: r.eps,

@@ -131,7 +131,7 @@ export async function finishRun(
     else log(`${line}\n${link}`);
     return EXIT.failed;
   }
-  if (options.json) printJson({ workflowId: run.workflowId, link, ...summary });
+  if (options.json) printJson({ link, ...summary });
   else print(formatResultTable(summary, { workflowId: run.workflowId, link }));
   return exitCodeFor(summary.status);
 }

@@ -133,7 +133,7 @@ export function formatResultTable(s: RunSummary, options: ResultTableOptions = {
   const h: AccuracySummary | undefined = s.hardened;
   const lines: string[] = [];
   lines.push(
-    `run ${options.workflowId ?? s.runId}: ${s.status.toUpperCase()}  (model ${s.modelName}, stage ${s.stage})`,
+    `run ${options.workflowId ?? s.workflowId}: ${s.status.toUpperCase()}  (model ${s.modelName}, stage ${s.stage})`,
   );
   lines.push('');
   const rows = [

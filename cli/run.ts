@@ -54,7 +54,7 @@ export const runCommand = defineCommand({
       if (idle.length > 0)
         log(`warning: no worker polls ${idle.join(', ')}; the run waits until one does (tempered worker)`);
       if (!values.wait) {
-        if (json) printJson({ workflowId: started.workflowId, runId: started.runId, link });
+        if (json) printJson({ workflowId: started.workflowId, temporalRunId: started.temporalRunId, link });
         else print(`started ${started.workflowId}\n${link}`);
         return 0;
       }

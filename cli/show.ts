@@ -57,7 +57,7 @@ export const showCommand = defineCommand({
       }
       if (status === 'COMPLETED') {
         const summary = await run.result();
-        if (json) printJson({ workflowId: id, temporalStatus: status, link, ...summary });
+        if (json) printJson({ temporalStatus: status, link, ...summary });
         else print(formatResultTable(summary, { workflowId: id, link }));
         return exitCodeFor(summary.status);
       }

@@ -97,8 +97,8 @@ export function defaultWorkflowId(modelName: string, at: Date = new Date()): str
 /** A started (or found) hardening run. */
 export interface HardeningRunHandle {
   workflowId: string;
-  /** The run id of the first execution (`undefined` for a handle obtained by id only). */
-  runId: string | undefined;
+  /** Temporal's run id of the first execution (`undefined` for a handle obtained by id only). */
+  temporalRunId: string | undefined;
   /** Resolves with the run's `RunSummary` (completed, rejected or cancelled); rejects when the workflow failed. */
   result(): Promise<RunSummary>;
   /** The `progress` query: stage, training position, metrics so far, gate state. */
@@ -159,14 +159,14 @@ async function decision<A extends [unknown]>(
   }
 }
 
-function wrap(handle: WorkflowHandle, runId: string | undefined): HardeningRunHandle {
+function wrap(handle: WorkflowHandle, temporalRunId: string | undefined): HardeningRunHandle {
   let result: Promise<RunSummary> | undefined;
   const need = (name: string, value: string) => {
     if (typeof value !== 'string' || value.trim() === '') throw new Error(`${name}: expected a non-empty name`);
   };
   return {
     workflowId: handle.workflowId,
-    runId,
+    temporalRunId,
     result: () => (result ??= handle.result() as Promise<RunSummary>),
     progress: () => handle.query(progressQuery),
     liveProgress: () => liveProgress(handle),
@@ -230,7 +230,7 @@ export function getHardeningRun(client: Client, workflowId: string): HardeningRu
 /** One run as visibility lists it. */
 export interface RunListing {
   workflowId: string;
-  runId: string;
+  temporalRunId: string;
   /** RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, CONTINUED_AS_NEW, TIMED_OUT. */
   status: string;
   taskQueue: string;
@@ -243,7 +243,7 @@ export function toListing(info: WorkflowExecutionInfo): RunListing {
   const memo = (info.memo ?? {}) as { modelName?: unknown };
   return {
     workflowId: info.workflowId,
-    runId: info.runId,
+    temporalRunId: info.runId,
     status: info.status.name,
     taskQueue: info.taskQueue,
     startTime: info.startTime,

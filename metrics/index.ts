@@ -42,7 +42,7 @@ export const METRIC_PREFIX = 'tempered_';
 /** One training step (a batch), as the training activity reports it. */
 export interface TrainStep {
   /** The hardening run (workflow id). */
-  runId: string;
+  workflowId: string;
   /** 0-based epoch. */
   epoch: number;
   /** Batches done in the current epoch. */
@@ -60,7 +60,8 @@ export type Role = 'baseline' | 'hardened';
 
 /** One evaluation's headline numbers (accuracies in [0, 1]). `Metrics` from `schemas/payloads` fits. */
 export interface EvaluationResult {
-  runId: string;
+  /** The hardening run (workflow id). */
+  workflowId: string;
   role: Role;
   clean: number;
   /** One entry per attack; extra fields (e.g. `eps`) are ignored. */
@@ -194,7 +195,7 @@ export class WorkerMetrics {
 
   /** One training step: sets the run's training gauges and counts the step (and its `examples`). */
   trainStep(step: TrainStep): void {
-    const labels = { run_id: step.runId };
+    const labels = { run_id: step.workflowId };
     if (finite(step.examplesPerSec)) this.trainExamplesPerSecond.set(labels, step.examplesPerSec);
     if (finite(step.epsilon)) this.trainEpsilon.set(labels, step.epsilon);
     if (typeof step.loss === 'number') this.trainLoss.set(labels, step.loss);
@@ -206,10 +207,10 @@ export class WorkerMetrics {
 
   /** An evaluation's clean and per-attack robust accuracy for the run and role (baseline or hardened). */
   evaluation(result: EvaluationResult): void {
-    const { runId, role } = result;
-    if (finite(result.clean)) this.cleanAccuracy.set({ run_id: runId, role }, result.clean);
+    const { workflowId, role } = result;
+    if (finite(result.clean)) this.cleanAccuracy.set({ run_id: workflowId, role }, result.clean);
     for (const { attack, accuracy } of result.robust) {
-      if (finite(accuracy)) this.robustAccuracy.set({ run_id: runId, role, attack }, accuracy);
+      if (finite(accuracy)) this.robustAccuracy.set({ run_id: workflowId, role, attack }, accuracy);
     }
   }
 

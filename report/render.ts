@@ -236,7 +236,7 @@ function header(ctx: Ctx, generatedAt: Date): string {
   const { s } = ctx;
   const ds = s.dataset;
   const facts: [string, string][] = [
-    ['Run', `<code>${esc(s.runId)}</code>`],
+    ['Run', `<code>${esc(s.workflowId)}</code>`],
     ['Stage at end', esc(s.stage)],
     [
       'Dataset',
@@ -630,7 +630,7 @@ export function renderReport(input: RenderInput): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <meta name="generator" content="tempered">
-<title>${esc(`${input.summary.modelName} · hardening report · ${input.summary.runId}`)}</title>
+<title>${esc(`${input.summary.modelName} · hardening report · ${input.summary.workflowId}`)}</title>
 <style>${CSS}${EVALUATION_CSS}</style>
 </head>
 <body>

@@ -11,7 +11,9 @@ export const VersionName = z.string().regex(/^v[1-9][0-9]{0,8}$/, 'expected a ve
 export const ProductionPointer = z.looseObject({
   version: VersionName,
   uri: z.string().regex(/^s3:\/\/[^/]+\/.+\/$/, 'expected s3://bucket/<prefix>/<model>/versions/<version>/'),
+  /** Temporal's run id of the promoting run (stored pointers keep this field name). */
   runId: z.string().optional(),
+  /** The promoting run's workflow id. */
   workflowId: z.string().optional(),
   promotedAt: z.string().optional(),
   labels: z.array(z.string()).optional(),

@@ -319,7 +319,8 @@ export const RunSummary = z.strictObject({
    * signal stopped the run (`checkpointKey` is the last checkpoint).
    */
   status: RunStatus,
-  runId: z.string(),
+  /** The hardening run's workflow id. */
+  workflowId: z.string(),
   modelName: z.string(),
   /** The stage the run was in when it ended (`done` unless cancelled). */
   stage: Stage,

@@ -336,7 +336,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
   const summary: RunSummary = {
     status: 'cancelled',
-    runId: workflowId,
+    workflowId,
     modelName: spec.artifacts.modelName,
     stage: 'validating',
     checkpoints: 0,

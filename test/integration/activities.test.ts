@@ -456,7 +456,7 @@ describe('promoteArtifact and writeReport on the real store', () => {
 
   const summaryFor = (artifact?: PromoteResult): RunSummary => ({
     status: 'completed',
-    runId: `harden-${modelName}`,
+    workflowId: `harden-${modelName}`,
     modelName,
     stage: 'done',
     baseline: { clean: baseline.clean, robust: 0.018, robustByAttack: baseline.robust },
@@ -470,8 +470,8 @@ describe('promoteArtifact and writeReport on the real store', () => {
 
   it('writeReport puts report.html and metrics.json next to the version', async () => {
     const summary = summaryFor(results.r2);
-    const r = await inActivity(writeReport, summary.runId)(depsFor(store, tmp.dir), {
-      workflowId: summary.runId,
+    const r = await inActivity(writeReport, summary.workflowId)(depsFor(store, tmp.dir), {
+      workflowId: summary.workflowId,
       spec,
       summary,
       baseline,
@@ -491,12 +491,16 @@ describe('promoteArtifact and writeReport on the real store', () => {
 
   it('writeReport without a promoted artifact writes under the run prefix', async () => {
     const summary = summaryFor();
-    const r = (await new MockActivityEnvironment({ workflowExecution: { workflowId: summary.runId, runId: 'r9' } }).run(
-      writeReport,
-      depsFor(store, tmp.dir),
-      { workflowId: summary.runId, spec, summary, baseline, hardened },
-    )) as ReportResult;
-    assert.equal(r.uri, `s3://${bucket}/runs/${summary.runId}/r9/report.html`);
-    assert.ok(await store.exists(bucket, `runs/${summary.runId}/r9/metrics.json`));
+    const r = (await new MockActivityEnvironment({
+      workflowExecution: { workflowId: summary.workflowId, runId: 'r9' },
+    }).run(writeReport, depsFor(store, tmp.dir), {
+      workflowId: summary.workflowId,
+      spec,
+      summary,
+      baseline,
+      hardened,
+    })) as ReportResult;
+    assert.equal(r.uri, `s3://${bucket}/runs/${summary.workflowId}/r9/report.html`);
+    assert.ok(await store.exists(bucket, `runs/${summary.workflowId}/r9/metrics.json`));
   });
 });

@@ -112,7 +112,7 @@ describe('client SDK on the real server', () => {
     const workflowId = uniqueName(`harden-${modelName}`);
     const run = await startHardeningRun(client, spec({ gate: { requireApproval: true } }), { workflowId });
     assert.equal(run.workflowId, workflowId);
-    assert.ok(run.runId);
+    assert.ok(run.temporalRunId);
     const waiting = await until(async () => {
       const p = await run.progress();
       return p.awaitingApproval ? p : undefined;

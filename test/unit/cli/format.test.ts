@@ -33,7 +33,7 @@ const progress = (overrides: Partial<RunProgress> = {}): RunProgress => ({
 
 const summary = (overrides: Partial<RunSummary> = {}): RunSummary => ({
   status: 'completed',
-  runId: 'harden-fmnist-20250101-020000',
+  workflowId: 'harden-fmnist-20250101-020000',
   modelName: 'fmnist',
   stage: 'done',
   baseline: { clean: 0.91, robust: 0.04, robustByAttack: [{ attack: 'pgd20', eps: 0.1, accuracy: 0.04 }] },
@@ -179,7 +179,7 @@ describe('listings', () => {
     const runs = formatRuns([
       {
         workflowId: 'harden-a-1',
-        runId: 'r',
+        temporalRunId: 'r',
         status: 'RUNNING',
         taskQueue: 'q',
         startTime: new Date('2025-01-01T02:00:00.123Z'),

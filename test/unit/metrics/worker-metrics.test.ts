@@ -39,9 +39,9 @@ describe('WorkerMetrics over HTTP', () => {
   });
 
   test('trainStep moves the training gauges and counters per run', async () => {
-    hooks.trainStep({ runId: 'run-a', epoch: 0, batch: 3, epsilon: 0.05, loss: 1.25, examplesPerSec: 410 });
+    hooks.trainStep({ workflowId: 'run-a', epoch: 0, batch: 3, epsilon: 0.05, loss: 1.25, examplesPerSec: 410 });
     metrics.trainStep({
-      runId: 'run-a',
+      workflowId: 'run-a',
       epoch: 1,
       batch: 7,
       epsilon: 0.1,
@@ -50,7 +50,7 @@ describe('WorkerMetrics over HTTP', () => {
       examples: 128,
     });
     metrics.trainStep({
-      runId: 'run-a',
+      workflowId: 'run-a',
       epoch: 1,
       batch: 8,
       epsilon: 0.1,
@@ -58,7 +58,15 @@ describe('WorkerMetrics over HTTP', () => {
       examplesPerSec: 520,
       examples: 64,
     });
-    metrics.trainStep({ runId: 'run-b', epoch: 0, batch: 1, epsilon: 0.01, loss: 2, examplesPerSec: 90, examples: 32 });
+    metrics.trainStep({
+      workflowId: 'run-b',
+      epoch: 0,
+      batch: 1,
+      epsilon: 0.01,
+      loss: 2,
+      examplesPerSec: 90,
+      examples: 32,
+    });
     const s = await scrape();
     const a = { run_id: 'run-a', queue: 'tempered-heavy' };
     assert.equal(valueOf(s, 'tempered_train_examples_per_second', a), 520);
@@ -74,7 +82,7 @@ describe('WorkerMetrics over HTTP', () => {
 
   test('a NaN loss shows as NaN; bad counts are skipped, not thrown', async () => {
     metrics.trainStep({
-      runId: 'run-nan',
+      workflowId: 'run-nan',
       epoch: 0,
       batch: 1,
       epsilon: 0.1,
@@ -90,7 +98,7 @@ describe('WorkerMetrics over HTTP', () => {
 
   test('evaluation sets clean and per-attack robust accuracy by role', async () => {
     metrics.evaluation({
-      runId: 'run-a',
+      workflowId: 'run-a',
       role: 'baseline',
       clean: 0.91,
       robust: [
@@ -98,7 +106,12 @@ describe('WorkerMetrics over HTTP', () => {
         { attack: 'pgd20', accuracy: 0.03 },
       ],
     });
-    hooks.evaluation({ runId: 'run-a', role: 'hardened', clean: 0.84, robust: [{ attack: 'pgd20', accuracy: 0.61 }] });
+    hooks.evaluation({
+      workflowId: 'run-a',
+      role: 'hardened',
+      clean: 0.84,
+      robust: [{ attack: 'pgd20', accuracy: 0.61 }],
+    });
     const s = await scrape();
     assert.equal(valueOf(s, 'tempered_clean_accuracy', { run_id: 'run-a', role: 'baseline' }), 0.91);
     assert.equal(valueOf(s, 'tempered_clean_accuracy', { run_id: 'run-a', role: 'hardened' }), 0.84);

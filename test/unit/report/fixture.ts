@@ -93,7 +93,7 @@ export const hardened: Metrics = {
 
 export const summary: RunSummary = {
   status: 'completed',
-  runId: 'harden-fashion-mnist-demo-2025-01-31',
+  workflowId: 'harden-fashion-mnist-demo-2025-01-31',
   modelName: `fashion-mnist-demo ${EVIL}`,
   stage: 'done',
   dataset: {

@@ -101,7 +101,7 @@ test('plots higher accuracy higher up (y axis is not inverted)', () => {
 test('a cancelled run without metrics still renders, saying where it stopped', () => {
   const cancelled: RunSummary = {
     status: 'cancelled',
-    runId: 'harden-x-1',
+    workflowId: 'harden-x-1',
     modelName: 'x',
     stage: 'training',
     checkpoints: 3,
