@@ -22,7 +22,10 @@ export interface ProgressPrinterOptions {
   tty?: boolean;
   /** Terminal width. Default stderr's columns, else 120. */
   columns?: number;
-  /** Without a TTY, at most one line per this many ms unless the stage changes. Default 10 000. */
+  /**
+   * Without a TTY, at most one line per this many ms unless the stage changes. Default 30 000: the demo's log of
+   * about ten minutes then fits on a screen above its result table.
+   */
   everyMs?: number;
   /** Default Date.now. */
   now?: () => number;
@@ -30,14 +33,14 @@ export interface ProgressPrinterOptions {
 
 /**
  * How progress reaches a person: on a TTY one line redrawn in place; otherwise (a log file, CI) a line when the
- * stage changes and at most one every 10 s in between. `end()` finishes the redrawn line.
+ * stage changes and at most one every 30 s in between. `end()` finishes the redrawn line.
  */
 export function progressPrinter(options: ProgressPrinterOptions = {}) {
   const {
     write = (text: string) => void process.stderr.write(text),
     tty = process.stderr.isTTY === true,
     columns = process.stderr.columns ?? 120,
-    everyMs = 10_000,
+    everyMs = 30_000,
     now = Date.now,
   } = options;
   let lastStage: string | undefined;
