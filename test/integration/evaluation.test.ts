@@ -32,8 +32,9 @@ const heavyWorker = () => spawnWorker({ queues, only: 'heavy', env: { TEMPERED_H
 let input: Omit<EvaluateInput, 'workflowId'>;
 
 /**
- * 200 test images in 8 shards of 25, batches of 10: FGSM then PGD-10 on their own (suite custom). A PGD batch
- * is synchronous, so it must finish well inside the heartbeat timeout on a busy machine.
+ * 200 test images in 8 shards of 25, batches of 10: FGSM then PGD-50 on their own (suite custom). PGD-50 keeps
+ * a shard busy for seconds, so the kill test sees one mid-attack (with PGD-10 a shard took 0.4 s and was often
+ * over before its first heartbeat reached the server); a batch still finishes well inside the heartbeat timeout.
  */
 const spec = parseSpec({
   version: 1,
@@ -44,7 +45,7 @@ const spec = parseSpec({
     suite: 'custom',
     attacks: [
       { name: 'fgsm', steps: 1, stepSize: 1, randomStart: false },
-      { name: 'pgd10', steps: 10, stepSize: 0.25 },
+      { name: 'pgd50', steps: 50, stepSize: 0.25 },
     ],
     testImages: 200,
     shardImages: 25,
@@ -162,7 +163,7 @@ describe('evaluation fan-out on the real stack', () => {
     assert.equal(single.shards, 8);
     assert.deepEqual(
       single.robust.map((r) => r.attack),
-      ['fgsm', 'pgd10'],
+      ['fgsm', 'pgd50'],
     );
     const worst = single.worstCase!;
     assert.ok(worst.accuracy <= Math.min(...single.robust.map((r) => r.accuracy)), 'worst case ≤ every attack');
@@ -193,7 +194,9 @@ describe('evaluation fan-out on the real stack', () => {
     const deadline = Date.now() + 120_000;
     let victim: { worker: WorkerProcess; activityId: string; beat: ShardHeartbeat } | undefined;
     while (!victim && Date.now() < deadline) {
-      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      const described = await handle.describe();
+      assert.equal(described.status.name, 'RUNNING', 'the evaluation ended before a shard was seen mid-attack');
+      const pending = described.raw.pendingActivities ?? [];
       for (const p of pending) {
         if (p.activityType?.name !== 'evaluateShard' || !p.heartbeatDetails?.payloads?.length) continue;
         const beat = decode<ShardHeartbeat>(p.heartbeatDetails.payloads[0]);
@@ -210,7 +213,7 @@ describe('evaluation fan-out on the real stack', () => {
           assert.ok(live, 'the evaluation answers while a worker is frozen');
           assert.ok(live.imagesEstimate > live.imagesDone, `a running shard's share: ${JSON.stringify(live)}`);
           assert.ok(
-            live.attacks.every((a) => ['fgsm', 'pgd10'].includes(a)),
+            live.attacks.every((a) => ['fgsm', 'pgd50'].includes(a)),
             `attacks: ${live.attacks.join(', ')}`,
           );
           break;
