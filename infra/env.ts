@@ -212,7 +212,7 @@ export const ENV_VARS: Record<string, EnvVar> = {
   },
   TEMPERED_HEARTBEAT_THROTTLE: {
     schema: text,
-    description: 'set by the worker for its heavy child: the SDK heartbeat throttle interval',
+    description: 'how often activities send heartbeats at most (default 5s); the worker passes it to its heavy child',
     group: 'worker',
   },
   TEMPERED_SETUP_PYTHON: {
