@@ -26,7 +26,7 @@ export function workPrefix(workflowId: string): string {
  * Starts the tfjs backend the spec asks for (or the worker's default); a backend this worker cannot start is a
  * permanent failure, since retrying on the same worker will not make it appear.
  */
-export async function ensureBackend(deps: ActivityDeps, spec: Spec): Promise<Backend> {
+export async function ensureBackend(deps: ActivityDeps, spec: Pick<Spec, 'compute'>): Promise<Backend> {
   const wanted = spec.compute.backend !== 'auto' ? spec.compute.backend : (deps.backend ?? 'auto');
   try {
     const report = await initBackend(wanted as Parameters<typeof initBackend>[0]);

@@ -101,7 +101,7 @@ async function* walk(dir: string): AsyncGenerator<string> {
 }
 
 /** File names to fetch over HTTP: those the spec pins, else the format's standard ones. */
-export function wantedNames(spec: Spec): string[] {
+export function wantedNames(spec: Pick<Spec, 'dataset'>): string[] {
   const pinned = Object.keys(spec.dataset.sha256 ?? {});
   if (pinned.length > 0) return pinned;
   const standard = STANDARD_FILES[spec.dataset.format];

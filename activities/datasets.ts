@@ -1,6 +1,6 @@
 import { Failure, fail } from '../schemas/failures';
 import type { DatasetRef } from '../schemas/payloads';
-import type { Spec } from '../schemas/spec';
+import { evaluatedImages, type Spec } from '../schemas/spec';
 import { DatasetError, DatasetRangeError, DatasetTooLargeError, loadDataset, subset } from '../tensor/data';
 import type { ImageDataset } from '../tensor/data';
 import type { ActivityDeps } from './deps';
@@ -21,16 +21,12 @@ const KEEP = 4;
 export async function openSplit(
   deps: ActivityDeps,
   ref: DatasetRef,
-  spec: Spec,
+  spec: Pick<Spec, 'dataset'> & Partial<Pick<Spec, 'evaluation'>>,
   split: 'train' | 'test',
   size?: number,
 ): Promise<ImageDataset> {
   const { subset: strategy, seed, imageSize } = spec.dataset;
-  const n =
-    size ??
-    (split === 'train'
-      ? spec.dataset.trainSize
-      : Math.min(spec.dataset.testSize ?? Infinity, spec.evaluation.testImages));
+  const n = size ?? (split === 'train' ? spec.dataset.trainSize : testImages(spec));
   // Everything that decides the decoded tensors: the files (content hash), their format, the size image-folder
   // images are resized to, the class names (and so label order), and the subset.
   const decodedAs = ref.format === 'image-folder' ? `${imageSize}px` : 'native';
@@ -55,6 +51,11 @@ export async function openSplit(
   return p;
 }
 
+/** The test images a stage reads: an evaluation's `testImages` (within `testSize`), else `testSize`. */
+function testImages(spec: Pick<Spec, 'dataset'> & Partial<Pick<Spec, 'evaluation'>>): number | undefined {
+  return spec.evaluation ? evaluatedImages({ ...spec, evaluation: spec.evaluation }) : spec.dataset.testSize;
+}
+
 async function load(
   deps: ActivityDeps,
   ref: DatasetRef,
@@ -63,7 +64,7 @@ async function load(
   strategy: 'first' | 'stratified',
   seed: number,
   imageSize: number,
-  spec: Spec,
+  spec: Pick<Spec, 'dataset'>,
 ): Promise<ImageDataset> {
   const root = await materializeDataset(deps, ref);
   try {

@@ -49,7 +49,10 @@ export const shardKey = (workflowId: string, role: string, index: number) =>
 const LIVENESS_MS = 5_000;
 
 /** The phases of a shard: the named suite (unless custom), then each listed attack alone (at its own ε). */
-function phases(spec: Spec, numClasses: number): { norm: Norm; eps: number; attacks: SuiteAttackEntry[] }[] {
+function phases(
+  spec: Pick<Spec, 'evaluation' | 'attack' | 'epsilon'>,
+  numClasses: number,
+): { norm: Norm; eps: number; attacks: SuiteAttackEntry[] }[] {
   const listed = spec.evaluation.attacks.map((a) => ({
     norm: a.norm,
     eps: a.eps,

@@ -133,7 +133,7 @@ function verifyChecksums(files: StagedFile[], pinned: Record<string, string>, so
 }
 
 /** Counts, shape and classes from the files' headers: proves they parse before any heavy work is queued. */
-async function describe(root: string, spec: Spec, source: string, maxMiB?: number) {
+async function describe(root: string, spec: Pick<Spec, 'dataset'>, source: string, maxMiB?: number) {
   const { format, imageSize } = spec.dataset;
   const size = format === 'image-folder' ? { height: imageSize, width: imageSize, channels: 3 as const } : undefined;
   try {

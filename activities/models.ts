@@ -63,7 +63,10 @@ export function checkModelFits(
  * The spec's production pointer, or undefined when nothing was promoted yet. A pointer that does not parse or
  * names a model outside the model's `versions/` folder is a permanent InvalidModel failure.
  */
-export async function readPointer(store: ObjectStore, spec: Spec): Promise<ProductionPointer | undefined> {
+export async function readPointer(
+  store: ObjectStore,
+  spec: Pick<Spec, 'artifacts'>,
+): Promise<ProductionPointer | undefined> {
   const p = artifactPaths(spec.artifacts);
   try {
     return await readPointerAt(store, formatS3Uri(p.bucket, p.pointer));

@@ -102,7 +102,12 @@ async function check(
 }
 
 /** A fresh model of the spec's architecture for the dataset's shape. The caller owns it. */
-export function buildModel(spec: Spec, shape: [number, number, number], numClasses: number, seed: number) {
+export function buildModel(
+  spec: Pick<Spec, 'model'>,
+  shape: [number, number, number],
+  numClasses: number,
+  seed: number,
+) {
   return spec.model.architecture === 'small-resnet'
     ? buildSmallResNet({ inputShape: shape, numClasses, seed })
     : buildReferenceCnn({ inputShape: shape, numClasses, seed });

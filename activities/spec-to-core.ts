@@ -16,7 +16,7 @@ import type { EpsCurveSpec, EvalAttack } from '../tensor/eval';
 import type { TrainingConfigInput } from '../tensor/training';
 
 /** The core's training config of the adversarial training phase. */
-export function trainingConfig(spec: Spec): TrainingConfigInput {
+export function trainingConfig(spec: Pick<Spec, 'training' | 'epsilon' | 'attack'>): TrainingConfigInput {
   const { training: t, epsilon: e, attack: a } = spec;
   return {
     epochs: t.epochs,
@@ -88,7 +88,7 @@ export function evalAttack(a: ResolvedEvalAttack): EvalAttack {
 }
 
 /** The ε curve of an evaluation: the first iterative spec attack (or the first) swept over `evaluation.epsCurve`. */
-export function epsCurve(spec: Spec): EpsCurveSpec {
+export function epsCurve(spec: Pick<Spec, 'evaluation'>): EpsCurveSpec {
   const a = curveAttack(spec);
   return {
     norm: a.norm,
@@ -100,6 +100,6 @@ export function epsCurve(spec: Spec): EpsCurveSpec {
 }
 
 /** The spec attack the ε curve follows and the gate falls back to. */
-export function curveAttack(spec: Spec): ResolvedEvalAttack {
+export function curveAttack(spec: Pick<Spec, 'evaluation'>): ResolvedEvalAttack {
   return spec.evaluation.attacks.find((a) => a.steps > 1) ?? spec.evaluation.attacks[0];
 }

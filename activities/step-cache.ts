@@ -17,6 +17,9 @@ import { parseS3Uri } from '../storage/object-store';
 import type { ActivityDeps } from './deps';
 import { readModelFiles, sha256 } from '../artifacts/store';
 
+/** What the cache reads of the spec: whether it is on, and the bucket its entries live in. */
+type CacheSpec = Pick<Spec, 'compute' | 'artifacts'>;
+
 /** Bumped when the meaning of a cached output changes without a package version change. */
 const FORMAT = 1;
 
@@ -60,7 +63,7 @@ function entryKey(deps: ActivityDeps, stage: string, parts: unknown): string {
 /** The cached output of `stage` for `parts` (marked `cached: true`), or undefined on a miss or a broken entry. */
 async function readStep<T extends object>(
   deps: ActivityDeps,
-  spec: Spec,
+  spec: CacheSpec,
   stage: string,
   schema: z.ZodType<T>,
   parts: unknown,
@@ -76,7 +79,13 @@ async function readStep<T extends object>(
 }
 
 /** Stores `value` as `stage`'s output for `parts`; a cache that cannot be written costs the next run time only. */
-async function writeStep(deps: ActivityDeps, spec: Spec, stage: string, parts: unknown, value: object): Promise<void> {
+async function writeStep(
+  deps: ActivityDeps,
+  spec: CacheSpec,
+  stage: string,
+  parts: unknown,
+  value: object,
+): Promise<void> {
   if (!spec.compute.cache || parts === undefined) return;
   const { cached: _cached, ...stored } = value as { cached?: boolean };
   await deps.store.putJson(spec.artifacts.bucket, entryKey(deps, stage, parts), { stage, value: stored }).catch(() => {
@@ -90,7 +99,7 @@ async function writeStep(deps: ActivityDeps, spec: Spec, stage: string, parts: u
  */
 export async function cachedStep<T extends object>(
   deps: ActivityDeps,
-  spec: Spec,
+  spec: CacheSpec,
   stage: string,
   schema: z.ZodType<T>,
   parts: unknown,

@@ -380,15 +380,41 @@ export const LiveProgress = z.strictObject({
 export type LiveProgress = z.infer<typeof LiveProgress>;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Activity inputs. Each carries the parsed spec (a few KB) so an activity reads what it needs, and the run id
-// (the workflow id) that names its keys in the object store.
+// Activity inputs. Each carries the run id (the workflow id) that names its keys in the object store, and the
+// parsed spec's sections its stage reads (`SPEC_READS`): every input is recorded in the run's history, and an
+// evaluation alone schedules one activity per shard, so the whole spec (its description included) travels only
+// to the activities that record it: the promoted version's manifest and the report.
 
-const base = { workflowId: z.string().min(1), spec: Spec };
+/** The spec sections each stage's activities read; nothing else of the spec travels in their inputs. */
+export const SPEC_READS = {
+  fetchDataset: ['dataset', 'artifacts'],
+  prepareModel: ['dataset', 'model', 'training', 'artifacts', 'compute'],
+  adversarialTrain: ['dataset', 'attack', 'epsilon', 'training', 'artifacts', 'compute'],
+  /** An evaluation: its child workflow, the shards, the extras, the reduction and the step-cache lookups. */
+  evaluation: ['dataset', 'attack', 'epsilon', 'training', 'evaluation', 'gate', 'artifacts', 'compute'],
+} as const satisfies Record<string, readonly (keyof Spec)[]>;
+export type SpecReader = keyof typeof SPEC_READS;
+/** The part of a parsed spec that `reader` receives. */
+export type SpecFor<R extends SpecReader> = Pick<Spec, (typeof SPEC_READS)[R][number]>;
 
-export const FetchDatasetInput = z.strictObject({ ...base });
+/** The sections of `spec` that `reader` reads (the same objects, not copies: the workflow sends them as they are). */
+export function specFor<R extends SpecReader>(spec: SpecFor<R>, reader: R): SpecFor<R> {
+  return Object.fromEntries(SPEC_READS[reader].map((k) => [k, spec[k as keyof SpecFor<R>]])) as SpecFor<R>;
+}
+
+/**
+ * A spec slice in a payload schema. It was validated as a whole where the run started (the workflow parses the
+ * spec before any activity), so a payload only checks that it is an object.
+ */
+const specSlice = <R extends SpecReader>(_reader: R) =>
+  z.custom<SpecFor<R>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected spec sections');
+
+const workflowId = z.string().min(1);
+
+export const FetchDatasetInput = z.strictObject({ workflowId, spec: specSlice('fetchDataset') });
 export type FetchDatasetInput = z.infer<typeof FetchDatasetInput>;
 
-export const PrepareModelInput = z.strictObject({ ...base, dataset: DatasetRef });
+export const PrepareModelInput = z.strictObject({ workflowId, spec: specSlice('prepareModel'), dataset: DatasetRef });
 export type PrepareModelInput = z.infer<typeof PrepareModelInput>;
 
 /** Which model an evaluation measures: the one before hardening or the hardened one. */
@@ -396,7 +422,8 @@ export const EvaluationRole = z.enum(['baseline', 'hardened']);
 export type EvaluationRole = z.infer<typeof EvaluationRole>;
 
 export const EvaluateInput = z.strictObject({
-  ...base,
+  workflowId,
+  spec: specSlice('evaluation'),
   dataset: DatasetRef,
   model: ModelRef,
   /** baseline: clean + the spec's attacks; hardened: also the ε curve, per-class metrics and examples. */
@@ -409,7 +436,8 @@ export const StoreEvaluationInput = EvaluateInput.extend({ metrics: Metrics });
 export type StoreEvaluationInput = z.infer<typeof StoreEvaluationInput>;
 
 export const AdversarialTrainInput = z.strictObject({
-  ...base,
+  workflowId,
+  spec: specSlice('adversarialTrain'),
   dataset: DatasetRef,
   model: ModelRef,
   /** Earlier executions (a resumed run's predecessors) whose newest valid checkpoint training may continue. */
@@ -417,8 +445,11 @@ export const AdversarialTrainInput = z.strictObject({
 });
 export type AdversarialTrainInput = z.infer<typeof AdversarialTrainInput>;
 
+/** The whole spec: it is recorded in the version's manifest. */
+const wholeSpec = { workflowId, spec: Spec };
+
 export const PromoteInput = z.strictObject({
-  ...base,
+  ...wholeSpec,
   model: ModelRef,
   decision: GateDecision,
   metrics: Metrics,
@@ -428,8 +459,9 @@ export const PromoteInput = z.strictObject({
 });
 export type PromoteInput = z.infer<typeof PromoteInput>;
 
+/** The whole spec: the report shows it. */
 export const WriteReportInput = z.strictObject({
-  ...base,
+  ...wholeSpec,
   summary: RunSummary,
   baseline: Metrics.optional(),
   hardened: Metrics.optional(),

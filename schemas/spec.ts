@@ -563,6 +563,11 @@ export type SpecInput = z.input<typeof Spec>;
 /** A parsed evaluation attack, ε resolved. */
 export type ResolvedEvalAttack = Spec['evaluation']['attacks'][number];
 
+/** The test images an evaluation reads: `evaluation.testImages`, capped by the subset and the split's size. */
+export function evaluatedImages(spec: Pick<Spec, 'dataset' | 'evaluation'>, testCount = Infinity): number {
+  return Math.min(spec.evaluation.testImages, spec.dataset.testSize ?? Infinity, testCount);
+}
+
 /**
  * Every problem of a spec, one line each, e.g. `training.epochs: got -1, expected an integer >= 1`.
  * Pass an error from `safeParseSpec` (it reports inputs) so each line can say what was given.

@@ -10,8 +10,8 @@
 import { patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/contract';
 import { allFailures } from '../schemas/failures';
-import type { EvaluateInput, EvaluateShardRef, Metrics } from '../schemas/payloads';
-import type { Spec } from '../schemas/spec';
+import type { EvaluateInput, EvaluateShardRef, Metrics, SpecFor } from '../schemas/payloads';
+import { evaluatedImages } from '../schemas/spec';
 import { evaluationProgressQuery } from './messages';
 import { DEFAULT_PROGRESS_RETRY, lastHeartbeatDetails, retryWhileProgressing } from './progress-retry';
 
@@ -23,15 +23,10 @@ export function planShards(images: number, shardImages: number): { index: number
   return shards;
 }
 
-/** The test images an evaluation reads: `evaluation.testImages`, capped by the subset and the split's size. */
-export function evaluatedImages(spec: Spec, testCount: number): number {
-  return Math.min(spec.evaluation.testImages, spec.dataset.testSize ?? Infinity, testCount);
-}
-
 /** The child's input: one evaluation, and the heavy queue the parent resolved (`compute.heavyQueue` when absent). */
 export type EvaluationInput = EvaluateInput & { heavyQueue?: string };
 
-function proxies(spec: Spec, heavyQueue: string) {
+function proxies(spec: SpecFor<'evaluation'>, heavyQueue: string) {
   const { ioQueue, evaluationTimeout, evaluationHeartbeatTimeout } = spec.compute;
   const retry = { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2 minutes' };
   const heavy = proxyActivities<Activities>({

@@ -37,6 +37,7 @@ import {
   CancelRequest,
   ResumeFrom,
   TrainProgress,
+  specFor,
   type DatasetRef,
   type EvaluateInput,
   type EvaluationRole,
@@ -273,17 +274,19 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
   const fanOut = patched('evaluation-fanout');
   // A fanned-out evaluation consults the step cache first (the single activity of older runs does so itself).
   const cacheFanOut = fanOut && patched('evaluation-cache');
-  const evaluate = async (role: EvaluationRole, input: Omit<EvaluateInput, 'role'>): Promise<Metrics> => {
-    if (!fanOut) return role === 'baseline' ? act.baselineEval({ ...input, role }) : act.benchmark({ ...input, role });
+  const evaluationSpec = specFor(spec, 'evaluation');
+  const evaluate = async (role: EvaluationRole, model: ModelRef, dataset: DatasetRef): Promise<Metrics> => {
+    const input: EvaluateInput = { workflowId, spec: evaluationSpec, dataset, model, role };
+    if (!fanOut) return role === 'baseline' ? act.baselineEval(input) : act.benchmark(input);
     const cacheable = cacheFanOut && spec.compute.cache;
-    const hit = cacheable ? await act.lookupEvaluation({ ...input, role }) : null;
+    const hit = cacheable ? await act.lookupEvaluation(input) : null;
     if (hit) return hit;
     const metrics = await executeChild(evaluation, {
-      args: [{ ...input, role, heavyQueue: heavyQueueFor(spec.compute.heavyQueue, spec.compute.backend) }],
+      args: [{ ...input, heavyQueue: heavyQueueFor(spec.compute.heavyQueue, spec.compute.backend) }],
       // Not derived from the workflow id: a history replayed under another id must schedule the same child.
       workflowId: `${role}-evaluation-${uuid4()}`,
     });
-    if (cacheable) await act.storeEvaluation({ ...input, role, metrics });
+    if (cacheable) await act.storeEvaluation({ ...input, metrics });
     return metrics;
   };
   let resume: ResumeFrom | undefined;
@@ -366,13 +369,15 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
   try {
     const dataset: DatasetRef = await reuseOr('fetching-dataset', resume?.dataset, () =>
-      act.fetchDataset({ workflowId, spec }),
+      act.fetchDataset({ workflowId, spec: specFor(spec, 'fetchDataset') }),
     );
     summary.dataset = dataset;
 
     const prepared = noteCached(
       'preparing-model',
-      await reuseOr('preparing-model', resume?.prepared, () => act.prepareModel({ workflowId, spec, dataset })),
+      await reuseOr('preparing-model', resume?.prepared, () =>
+        act.prepareModel({ workflowId, spec: specFor(spec, 'prepareModel'), dataset }),
+      ),
     );
     const baselineModel: ModelRef = prepared.model;
     summary.baselineModel = baselineModel;
@@ -380,9 +385,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
     const baseline: Metrics = noteCached(
       'baseline-eval',
-      await reuseOr('baseline-eval', resume?.baseline, () =>
-        evaluate('baseline', { workflowId, spec, dataset, model: baselineModel }),
-      ),
+      await reuseOr('baseline-eval', resume?.baseline, () => evaluate('baseline', baselineModel, dataset)),
     );
     state.baseline = baseline;
     summary.baseline = summarize(spec.gate, baseline);
@@ -390,7 +393,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
     const trainInput = {
       workflowId,
-      spec,
+      spec: specFor(spec, 'adversarialTrain'),
       dataset,
       model: baselineModel,
       ...(resume ? { resumeFrom: resume.checkpointsOf } : {}),
@@ -413,7 +416,7 @@ export async function hardeningRun(input: SpecInput, resumeInput?: ResumeFrom): 
 
     const hardened: Metrics = noteCached(
       'benchmark',
-      await stage('benchmark', () => evaluate('hardened', { workflowId, spec, dataset, model: trained.model })),
+      await stage('benchmark', () => evaluate('hardened', trained.model, dataset)),
     );
     state.hardened = hardened;
     summary.hardened = summarize(spec.gate, hardened);

@@ -7,8 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { SPEC_READS } from '../../../schemas/payloads';
 import type { AdversarialTrainInput, EvaluateShardInput, TrainResult } from '../../../schemas/payloads';
 import { Failure, fail } from '../../../schemas/failures';
 import {
@@ -99,10 +101,11 @@ describe('hardeningRun', () => {
       assert.match(call.taskQueue, io ? /^io-/ : /^heavy-/, `${call.name} ran on ${call.taskQueue}`);
       assert.equal(call.attempt, 1);
     }
-    // Activities receive the parsed spec: defaults filled, derived ε resolved.
+    // Activities receive the parsed spec's sections: defaults filled, derived ε resolved.
     const input = calls.find((c) => c.name === 'adversarialTrain')!.input as AdversarialTrainInput;
     assert.equal(input.spec.training.epochs, 5);
-    assert.equal(input.spec.evaluation.attacks[0].eps, 0.1);
+    const shard = calls.find((c) => c.name === 'evaluateShard')!.input as EvaluateShardInput;
+    assert.equal(shard.spec.evaluation.attacks[0].eps, 0.1);
     assert.equal(input.model.uri, 's3://tempered/models/classifier/v6');
     assert.equal(input.dataset.key, 'datasets/fashion-mnist');
 
@@ -127,6 +130,35 @@ describe('hardeningRun', () => {
     };
     assert.equal(report.summary.status, 'completed');
     assert.equal(report.summary.gate?.passed, true);
+  });
+
+  test('each activity input carries only the spec sections its stage reads; the whole spec goes to the manifest and the report', async () => {
+    const { activities, calls } = fakeActivities();
+    const description = `hostile-${'d'.repeat(4000)}`;
+    let history = '';
+    await runHardening(env, { version: 1, description }, activities, async (handle) => {
+      await handle.result().catch(() => undefined);
+      const events = proto.temporal.api.history.v1.History.encode(await handle.fetchHistory()).finish();
+      history = Buffer.from(events).toString('latin1');
+    });
+    const reader: Partial<Record<string, readonly string[]>> = {
+      fetchDataset: SPEC_READS.fetchDataset,
+      prepareModel: SPEC_READS.prepareModel,
+      adversarialTrain: SPEC_READS.adversarialTrain,
+    };
+    for (const c of calls) {
+      const keys = Object.keys((c.input as { spec: object }).spec).sort();
+      if (c.name === 'promoteArtifact' || c.name === 'writeReport') {
+        assert.equal((c.input as { spec: { description?: string } }).spec.description, description, c.name);
+      } else {
+        assert.deepEqual(keys, [...(reader[c.name] ?? SPEC_READS.evaluation)].sort(), c.name);
+      }
+    }
+    // The description is recorded where the run starts and in the two inputs that record the spec, not once per
+    // activity (this run schedules 18 activities and two evaluation children).
+    const copies = history.split(description).length - 1;
+    assert.ok(calls.length >= 15, `expected a whole run, got ${calls.length} calls`);
+    assert.ok(copies >= 1 && copies <= 3, `the description is in the history ${copies} times`);
   });
 
   test('compute.backend is a requirement: tensor work goes to <heavyQueue>@<backend>, I/O stays on io', async () => {
