@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
 import { probeBackends } from './probe';
-import { registerTensorflowWorkarounds } from './tensorflow-kernels';
+import { registerTensorflowKernels } from './tensorflow-kernels';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 
 /** tfjs backends tempered can run on, fastest first. */
@@ -77,7 +77,7 @@ async function activate(name: BackendName): Promise<Omit<BackendReport, 'tried' 
     if (gpu === false) throw new Error('tfjs-node-gpu loaded but libtensorflow found no GPU device');
   }
   if (name === 'cpu') return { name, threads: 1 };
-  registerTensorflowWorkarounds();
+  registerTensorflowKernels();
   // TensorFlow sizes its intra-op pool from these (default: every core).
   const threads = Number(process.env.TF_NUM_INTRAOP_THREADS) || availableParallelism();
   return { name, threads };

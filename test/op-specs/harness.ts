@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setTestEnvs } from '@tensorflow/tfjs-core/dist/jasmine_util';
 // @ts-expect-error jasmine-core ships no types; the harness uses its core(), interface() and getEnv() only
 import jasmineRequire from 'jasmine-core/lib/jasmine-core/jasmine.js';
-import { registerTensorflowWorkarounds } from '../../tensor/backend/tensorflow-kernels';
+import { registerTensorflowKernels } from '../../tensor/backend/tensorflow-kernels';
 import { registerWasmTrainingKernels } from '../../tensor/backend/wasm-kernels';
 
 /** What a bundle runs on: a backend as tfjs ships it (`-stock`), or with our kernels and workarounds registered. */
@@ -39,7 +39,7 @@ setTestEnvs([{ name: backendName, backendName, isDataSync: true }]);
 export async function registerTarget(): Promise<void> {
   if (backendName === 'tensorflow') {
     await import('@tensorflow/tfjs-node');
-    if (OP_SPEC_TARGET === 'tensorflow') registerTensorflowWorkarounds();
+    if (OP_SPEC_TARGET === 'tensorflow') registerTensorflowKernels();
   } else {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     wasm.setWasmPaths(WASM_DIST);

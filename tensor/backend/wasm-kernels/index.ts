@@ -7,7 +7,8 @@ import { addConfig, maximumConfig, minimumConfig } from './elementwise';
 import { castConfig, identityConfig } from './identity';
 import { batchMatMulConfig, fusedMatMulConfig } from './mat-mul';
 import { maxPoolGradConfig } from './max-pool-grad';
-import { RELU_GRAD, registerReluGradient, reluGradConfig } from './relu-grad';
+import { RELU_GRAD, registerReluGradient } from '../relu-grad';
+import { reluGradConfig } from './relu-grad';
 import { sumConfig } from './sum';
 
 export { conv2dBackpropFilter } from './conv2d-backprop-filter';
