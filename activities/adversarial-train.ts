@@ -42,6 +42,7 @@ export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTra
       })),
       checkpointEvery: spec.training.checkpointEveryBatches,
       backend,
+      threads: spec.compute.threads,
       workflowId,
       temporalRunId,
       reportProgress: true,
@@ -64,6 +65,8 @@ export async function adversarialTrain(deps: ActivityDeps, input: AdversarialTra
       ...(r.finalLoss !== undefined && Number.isFinite(r.finalLoss) ? { finalLoss: r.finalLoss } : {}),
       seconds: r.seconds,
       backend,
+      shards: r.shards,
+      threads: r.threads,
       ...(guard ? { guard } : {}),
     };
   } finally {

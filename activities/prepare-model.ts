@@ -136,6 +136,7 @@ async function trainBaseline(
       place: { bucket, prefix: `${prefix}baseline/checkpoints/` },
       checkpointEvery: spec.training.checkpointEveryBatches,
       backend,
+      threads: spec.compute.threads,
       workflowId,
       temporalRunId,
       reportProgress: false,

@@ -194,6 +194,7 @@ export async function cachedPreparation(
           model: spec.model,
           seed: spec.training.seed,
           backend: spec.compute.backend,
+          threads: spec.compute.threads,
         }
       : undefined;
   return cachedStep(

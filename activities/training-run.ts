@@ -1,9 +1,12 @@
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type * as tf from '@tensorflow/tfjs';
 import { Failure, fail } from '../schemas/failures';
 import type { Backend, TrainHeartbeat, TrainProgress } from '../schemas/payloads';
 import type { ImageDataset } from '../tensor/data';
+import { openDataParallel } from '../tensor/parallel';
+import type { DataParallelPool } from '../tensor/parallel';
 import {
   CheckpointError,
   Trainer,
@@ -13,7 +16,7 @@ import {
   parseTrainingConfig,
   trainLoop,
 } from '../tensor/training';
-import type { GuardSummary, LoopResult, TrainingConfigInput } from '../tensor/training';
+import type { GuardSummary, LoopResult, TrainingCheckpoint, TrainingConfigInput } from '../tensor/training';
 import type { ActivityDeps } from './deps';
 
 /** Where one training phase of a run keeps its checkpoints (`<run prefix>/<phase>/checkpoints/`). */
@@ -32,6 +35,8 @@ export interface TrainingRunOptions {
   earlierPlaces?: CheckpointPlace[];
   checkpointEvery: number;
   backend: Backend;
+  /** The spec's `compute.threads`: the shards of each batch and the threads that train them (see `shardsFor`). */
+  threads: number | 'auto';
   /** For progress signals and metrics. */
   workflowId: string;
   temporalRunId: string;
@@ -48,6 +53,9 @@ export interface TrainingRunResult {
   resumedAtBatch?: number;
   finalLoss?: number;
   seconds: number;
+  /** The shards of each batch, and the threads of this attempt that trained them. */
+  shards: number;
+  threads: number;
   /** guarded runs: the guard's decisions and the probe of each epoch (0-based epochs, as the core counts) */
   guard?: GuardSummary & { probeRobust: number[] };
 }
@@ -74,11 +82,37 @@ const PROGRESS_EVERY_MS = 10_000;
 export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunResult> {
   const { deps, place } = o;
   const started = performance.now();
-  let resume = await newestCheckpoint(deps, place, o.config);
-  for (const earlier of o.earlierPlaces ?? []) resume ??= await newestCheckpoint(deps, earlier, o.config);
-  const trainer = resume
-    ? await Trainer.create({ model: o.model, train: o.train, config: o.config, state: resume.bytes })
-    : await Trainer.create({ model: o.model, train: o.train, config: o.config });
+  const here = threadsHere(o.backend, o.threads);
+  // `auto` keeps the shard count a run started with: a checkpoint of any count is this run's, when all else matches
+  const configFor = (ck?: TrainingCheckpoint) =>
+    withShards(o.config, o.threads !== 'auto' ? o.threads : ck ? (ck.config.shards ?? 1) : here);
+  let resume = await newestCheckpoint(deps, place, configFor);
+  for (const earlier of o.earlierPlaces ?? []) resume ??= await newestCheckpoint(deps, earlier, configFor);
+  const config = resume?.config ?? configFor();
+  const shards = parseTrainingConfig(config).shards ?? 1;
+  const threads = Math.min(here, shards);
+  let pool: DataParallelPool | undefined;
+  if (threads > 1) {
+    try {
+      pool = await openDataParallel(o.model, { workers: threads, backend: o.backend });
+    } catch (err) {
+      // the run goes on, on one thread, with the same result
+      log(`training on one thread: ${threads} data-parallel threads did not start (${(err as Error).message})`);
+    }
+  }
+  let trainer: Trainer;
+  try {
+    trainer = await Trainer.create({
+      model: o.model,
+      train: o.train,
+      config,
+      ...(resume ? { state: resume.bytes } : {}),
+      ...(pool ? { runner: pool } : {}),
+    });
+  } catch (err) {
+    await pool?.close();
+    throw err;
+  }
   const ctx = Context.current();
   let checkpoints = resume ? resume.index : 0;
   let lastKey = resume?.key;
@@ -183,11 +217,29 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
       resumedAtBatch: resume?.cursor,
       finalLoss: last?.loss,
       seconds: (performance.now() - started) / 1000,
+      shards,
+      threads: pool?.size ?? 1,
       ...(trainer.probeCount > 0 ? { guard: { ...trainer.guard, probeRobust: probeHistory(trainer) } } : {}),
     };
   } finally {
     trainer.dispose();
+    await pool?.close();
   }
+}
+
+/**
+ * The threads this worker trains with: the spec's count, or under `auto` its cores (one on a GPU, which runs one
+ * training at a time).
+ */
+export function threadsHere(backend: Backend, threads: number | 'auto'): number {
+  if (threads !== 'auto') return threads;
+  return backend === 'tensorflow-gpu' ? 1 : availableParallelism();
+}
+
+/** `config` cut into `shards` per batch (absent for one, so such configs keep the hash they had before shards). */
+function withShards(config: TrainingConfigInput, shards: number): TrainingConfigInput {
+  const { shards: _, ...rest } = config;
+  return shards > 1 ? { ...rest, shards } : rest;
 }
 
 /**
@@ -197,21 +249,22 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
 async function newestCheckpoint(
   deps: ActivityDeps,
   place: CheckpointPlace,
-  config: TrainingConfigInput,
-): Promise<{ key: string; bytes: Uint8Array; cursor: number; index: number } | undefined> {
+  configFor: (ck: TrainingCheckpoint) => TrainingConfigInput,
+): Promise<{ key: string; bytes: Uint8Array; cursor: number; index: number; config: TrainingConfigInput } | undefined> {
   const entries = (await deps.store.list(place.bucket, place.prefix)).filter((e) => /ckpt-\d{9}\.bin$/.test(e.key));
   entries.sort((a, b) => (a.key < b.key ? 1 : -1));
   for (const [i, e] of entries.entries()) {
     const bytes = new Uint8Array(await deps.store.getBytes(place.bucket, e.key));
     try {
       const ck = deserializeCheckpoint(bytes);
+      const config = configFor(ck);
       const probe = configHash(parseTrainingConfig(config));
       if (ck.configHash !== probe) {
         log(`skipping checkpoint ${e.key}: written under config ${ck.configHash}, this run is ${probe}`);
         continue;
       }
       const cursor = Number(/ckpt-(\d{9})\.bin$/.exec(e.key)?.[1]);
-      return { key: e.key, bytes, cursor, index: entries.length - i };
+      return { key: e.key, bytes, cursor, index: entries.length - i, config };
     } catch (err) {
       if (err instanceof CheckpointError) {
         log(`skipping checkpoint ${e.key}: ${err.message}`);

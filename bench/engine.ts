@@ -13,7 +13,7 @@ import { loadPgd, measureDataParallel, measureTfjs, workloadFor } from './worklo
 import type { BenchModel } from './workload';
 
 const [name = 'wasm', seconds = '6', minIters = '2', optimizer = 'sgd', model = 'reference'] = process.argv.slice(2);
-const dp = /^(wasm)-dp(\d+)$/.exec(name);
+const dp = /^(wasm|tensorflow(?:-gpu)?)-dp(\d+)$/.exec(name);
 const report = await initBackend((dp ? dp[1] : name) as BackendName, { log: () => {} });
 const workload = workloadFor(model as BenchModel, optimizer as 'sgd' | 'adam');
 let r: Awaited<ReturnType<typeof measureTfjs>>;

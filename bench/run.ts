@@ -115,10 +115,15 @@ export function findTorchPython(): { python?: string; why: string } {
   return { why: failures.join('; ') };
 }
 
-/** `tensorflow-N` / `tensorflow-gpu-N`: the backend and N threads for its pools; undefined for other engines. */
+/**
+ * `tensorflow-N` / `tensorflow-gpu-N`: the backend and N threads for its pools; `tensorflow-dpN`: N worker threads
+ * with one pool thread each. Undefined for other engines.
+ */
 export function tensorflowThreads(engine: string): { backend: string; threads: number } | undefined {
   const m = /^(tensorflow(?:-gpu)?)-([1-9]\d*)$/.exec(engine);
-  return m ? { backend: m[1], threads: Number(m[2]) } : undefined;
+  if (m) return { backend: m[1], threads: Number(m[2]) };
+  const dp = /^(tensorflow(?:-gpu)?)-dp[1-9]\d*$/.exec(engine);
+  return dp ? { backend: dp[1], threads: 1 } : undefined;
 }
 
 /** PyTorch's thread count for `pytorch` (1) and `pytorch-N` (N); undefined for a tfjs engine. */
@@ -155,7 +160,7 @@ function runEngine(engine: string, opts: Options, minIters: number, seconds: num
             '--import',
             'tsx',
             join(here, 'engine.ts'),
-            tf?.backend ?? engine,
+            engine.includes('-dp') ? engine : (tf?.backend ?? engine),
             String(seconds),
             String(minIters),
             opts.optimizer,

@@ -3,7 +3,9 @@ import type { AttackOptions } from '../tensor/attacks';
 import type { BackendName } from '../tensor/backend';
 import { buildReferenceCnn } from '../tensor/models/reference-cnn';
 import { buildSmallResNet } from '../tensor/models/small-resnet';
-import { openDataParallel } from './parallel';
+import { openDataParallel } from '../tensor/parallel';
+import { parseTrainingConfig } from '../tensor/training/config';
+import { combineShards, shardJobs } from '../tensor/training/shards';
 
 /** The bench's models: the reference CNN (28×28×1) and the small ResNet a CIFAR-10 user trains (32×32×3). */
 export const BENCH_MODELS = ['reference', 'small-resnet'] as const;
@@ -150,11 +152,12 @@ export async function measureTfjs(w: Workload, pgd: Pgd, seconds: number, minIte
 }
 
 /**
- * The same workload and figures with data parallelism (bench/parallel): `workers` threads, each with its own
- * backend and model copy, attack their shard of the batch (tensor/attacks, random start, a fresh seed per step) and
- * compute its gradient; the main thread averages the gradients by shard size, takes the optimizer step and sends
- * the weights back. PGD-20 evaluation splits the batch the same way. The CPU-time rate counts every thread of the
- * process. Everything it creates, the threads included, is gone before it returns.
+ * The same workload and figures with data parallelism (tensor/parallel), as the trainer runs it under
+ * `shards`: `workers` threads, each with its own backend and model copy, attack their shard of the batch
+ * (tensor/attacks, random start, a fresh seed per step) and compute its gradient; the main thread averages the
+ * gradients by shard size and takes the optimizer step; the workers read the new weights before their next shard.
+ * PGD-20 evaluation splits the batch the same way. The CPU-time rate counts every thread of the process.
+ * Everything it creates, the threads included, is gone before it returns.
  */
 export async function measureDataParallel(
   w: Workload,
@@ -167,22 +170,39 @@ export async function measureDataParallel(
   const x = tf.randomUniform([w.batch, ...shape], 0, 1, 'float32', 2) as tf.Tensor4D;
   const y = tf.randomUniform([w.batch], 0, 10, 'int32', 3) as tf.Tensor1D;
   const optimizer = w.optimizer === 'sgd' ? tf.train.sgd(0.01) : tf.train.adam(1e-3);
-  let seed = 0;
-  const pgd = (steps: number): AttackOptions => ({
-    norm: 'linf',
-    eps: w.eps,
-    stepSize: w.eps / 4,
-    steps,
-    randomStart: true,
-    seed: seed++,
+  const config = parseTrainingConfig({
+    epochs: 1,
+    batchSize: w.batch,
+    learningRate: 0.01,
+    epsilon: { max: w.eps, kind: 'constant' },
+    attack: { steps: w.trainSteps, stepFraction: 0.25, randomStart: true },
+    shards: workers,
   });
+  let seed = 0;
   const pool = await openDataParallel(model, { workers, backend });
   try {
     const trainStep = async () => {
-      await pool.trainStep(x, y, optimizer, pgd(w.trainSteps));
+      const jobs = shardJobs(w.batch, workers, { eps: w.eps, seed: seed++, clean: 0 });
+      const { grads } = combineShards(jobs, await pool.run(model, x, y, config, jobs));
+      const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+      tf.tidy(() => {
+        const parts = tf.split(
+          tf.tensor1d(grads),
+          vars.map((v) => v.size),
+        );
+        optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: tf.reshape(parts[i], v.shape) })));
+      });
     };
+    const pgd20 = (): AttackOptions => ({
+      norm: 'linf',
+      eps: w.eps,
+      stepSize: w.eps / 4,
+      steps: w.evalSteps,
+      randomStart: true,
+      seed: seed++,
+    });
     const evalStep = async () => {
-      await pool.predict(x, y, pgd(w.evalSteps));
+      await pool.predict(model, x, y, pgd20());
     };
     const advTrain = await throughput(trainStep, w.batch, seconds, minIters);
     const pgd20Eval = await throughput(evalStep, w.batch, seconds, minIters);

@@ -189,6 +189,9 @@ export const TrainResult = z.strictObject({
   finalLoss: z.number().optional(),
   seconds,
   backend: Backend,
+  /** The shards of each batch (`compute.threads`) and the threads of the last attempt that trained them. */
+  shards: count.optional(),
+  threads: count.optional(),
   /** Guarded runs: the probe after each epoch, and the decisions taken on it (epochs 1-based; 0 = the start). */
   guard: z
     .strictObject({

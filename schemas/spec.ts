@@ -438,6 +438,16 @@ export const ComputeSpec = z
     heavyQueue: z.string().min(1).max(200).default(DEFAULT_HEAVY_QUEUE),
     ioQueue: z.string().min(1).max(200).default(DEFAULT_IO_QUEUE),
     backend: z.enum(['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']).default('auto'),
+    threads: z
+      .union([z.literal('auto'), z.int().min(1).max(64)])
+      .default('auto')
+      .meta({
+        description:
+          "training threads: each batch is cut into this many shards trained side by side ('auto': the worker's " +
+          'cores, 1 on tensorflow-gpu). The shards change the result as the replicas of any data-parallel ' +
+          'training do (their own attack noise and batch-norm statistics), so a run keeps the count it started ' +
+          'with when it resumes on another machine; fewer threads there run the shards in turn',
+      }),
     trainingTimeout: Duration.default('12h').meta({ description: 'start-to-close of one training attempt' }),
     evaluationTimeout: Duration.default('2h').meta({ description: 'start-to-close of one evaluation attempt' }),
     heartbeatTimeout: Duration.default('2m').meta({ description: 'training attempts silent this long are retried' }),

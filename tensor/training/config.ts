@@ -159,6 +159,18 @@ export const TrainingConfig = z
       .default(0)
       .meta({ description: 'share of each batch left clean (its first round(f·n) examples; the order is shuffled)' }),
     seed: z.int().min(0).max(0xffffffff).default(0),
+    shards: z
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .meta({
+        description:
+          'data parallelism: each batch is cut into this many contiguous shards, each attacked with its own seed ' +
+          'and differentiated on its own (batch-norm statistics per shard, then averaged), as the replicas of any ' +
+          'data-parallel training; the gradient is their size-weighted mean. The result depends on the shard ' +
+          'count, never on how many threads run the shards. Absent or 1: the whole batch at once',
+      }),
     guard: z
       .strictObject({
         probeImages: z.int().min(1).meta({

@@ -3,7 +3,6 @@ import * as tf from '@tensorflow/tfjs';
 import { attack } from '../attacks';
 import { batchCount, makeBatch } from '../data/batch';
 import type { ImageDataset } from '../data/dataset';
-import { crossEntropy } from '../losses';
 import { logitsFunction } from '../models/logits';
 import { Rng } from '../random';
 import { deserializeCheckpoint, serializeCheckpoint } from './checkpoint';
@@ -16,7 +15,7 @@ import type {
   ProbeResult,
   TrainingCheckpoint,
 } from './checkpoint';
-import { betaOf, configHash, isAdversarial, parseTrainingConfig, recipeOf, stepFractionOf } from './config';
+import { configHash, isAdversarial, parseTrainingConfig } from './config';
 import type { TrainingConfig, TrainingConfigInput } from './config';
 import { CheckpointError, TrainingDivergedError } from './errors';
 import type { DivergenceInfo } from './errors';
@@ -29,9 +28,10 @@ import {
   writeOptimizerState,
 } from './optimizer-state';
 import type { OptimizerKind, OptimizerTensors } from './optimizer-state';
-import { epsilonAt, learningRateAt, pgdStepSize } from './schedules';
-import { martLoss } from './mart';
-import { meanKl, tradesAdversary } from './trades';
+import { recipeLossAndGrads } from './recipe-gradients';
+import { epsilonAt, learningRateAt } from './schedules';
+import { combineShards, inProcessRunner, shardJobs, unpackWeights } from './shards';
+import type { ShardRunner } from './shards';
 
 export interface TrainerOptions {
   /** The model to train, in place. The caller owns it (and disposes it after the trainer). A final softmax is fine. */
@@ -46,6 +46,11 @@ export interface TrainerOptions {
    * epochs); default false: a different config hash is refused with a CheckpointError('config-mismatch').
    */
   allowConfigChange?: boolean;
+  /**
+   * Where the shards of a batch run when `config.shards` > 1: a data-parallel pool (tensor/parallel) on the same
+   * backend, which the caller opens and closes; default: one after another on this thread, with the same result.
+   */
+  runner?: ShardRunner;
 }
 
 /** What one `step()` did. */
@@ -117,6 +122,7 @@ export class Trainer {
   private readonly kind: OptimizerKind;
   private readonly optimizer: tf.Optimizer;
   private readonly vars: tf.Variable[];
+  private readonly runner: ShardRunner;
   private epoch = 0;
   private batch = 0;
   private finished = false;
@@ -136,8 +142,9 @@ export class Trainer {
   private busy = false;
   private disposed = false;
 
-  private constructor(model: tf.LayersModel, data: ImageDataset, config: TrainingConfig) {
+  private constructor(model: tf.LayersModel, data: ImageDataset, config: TrainingConfig, runner?: ShardRunner) {
     this.model = model;
+    this.runner = runner ?? inProcessRunner;
     this.data = data;
     this.config = config;
     this.configHash = configHash(config);
@@ -154,7 +161,7 @@ export class Trainer {
 
   /** Starts a run, or continues one when `state` is given (see `resume`). */
   static async create(options: TrainerOptions): Promise<Trainer> {
-    const { model, train, state, allowConfigChange = false } = options;
+    const { model, train, state, allowConfigChange = false, runner } = options;
     const config = parseTrainingConfig(options.config);
     checkInputs(model, train);
     const ck = state instanceof Uint8Array ? deserializeCheckpoint(state) : state;
@@ -165,7 +172,7 @@ export class Trainer {
           '(pass allowConfigChange to continue under the new config)',
       );
     }
-    const t = new Trainer(model, train, config);
+    const t = new Trainer(model, train, config, runner);
     if (ck) {
       try {
         await t.load(ck);
@@ -302,11 +309,8 @@ export class Trainer {
     const eps = isAdversarial(c) ? epsilonAt(c.epsilon!, progress) : 0;
     const lr = learningRateAt(c.lrSchedule, c.learningRate, { progress, epochs: c.epochs, batchesPerEpoch: B });
 
-    const { value, grads } = this.lossAndGrads(eps, batchSeed(c.seed, epoch, batch));
+    const { loss, grads: gradList } = await this.batchGradients(eps, batchSeed(c.seed, epoch, batch));
     const n = Math.min(c.batchSize, this.trainCount - batch * c.batchSize);
-    const loss = (await value.data())[0];
-    value.dispose();
-    const gradList = this.vars.map((v) => grads[v.name]);
     if (!Number.isFinite(loss) || loss > c.divergence.maxLoss) {
       tf.dispose(gradList);
       this.diverge({
@@ -396,88 +400,35 @@ export class Trainer {
   }
 
   /**
-   * Builds the batch, crafts its adversarial part (model in inference mode) and returns the loss and its
-   * gradients with respect to the trainable variables; every other tensor is disposed.
+   * The batch at the cursor: the recipe's loss and its gradients wrt the trainable variables (see
+   * `recipeLossAndGrads`), on the whole batch at once, or shard by shard under `config.shards` (each shard's
+   * gradient weighted by its size, the batch-norm statistics averaged the same way) on the runner the trainer was
+   * given, else on this thread. Every other tensor is disposed; the caller disposes the gradients.
    */
-  private lossAndGrads(eps: number, seed: number): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  private async batchGradients(eps: number, seed: number): Promise<{ loss: number; grads: tf.Tensor[] }> {
     const c = this.config;
-    const recipe = recipeOf(c);
     const { x, y } = makeBatch(this.data, this.order, this.batch * c.batchSize, c.batchSize);
-    let adv: tf.Tensor4D | undefined;
     try {
       const n = x.shape[0];
-      const clean = Math.round(c.cleanFraction * n);
-      const rng = Rng.fromSeed(seed);
-      if (eps > 0 && clean < n) {
-        // The batch is already a random draw, so its first `clean` examples stay clean.
-        const head = clean > 0 ? x.slice([0, 0, 0, 0], [clean, -1, -1, -1]) : undefined;
-        const tail = clean > 0 ? x.slice([clean, 0, 0, 0], [n - clean, -1, -1, -1]) : x;
-        const tailY = clean > 0 ? y.slice([clean], [n - clean]) : y;
-        const stepSize = pgdStepSize(eps, stepFractionOf(c));
-        let crafted: tf.Tensor4D;
-        try {
-          const attackSeed = rng.seed();
-          // tidy: only the crafted batch survives, whatever the attack leaves behind
-          crafted = tf.tidy(() => {
-            if (recipe === 'trades') {
-              return tradesAdversary(this.model, tail, {
-                norm: c.attack.norm,
-                eps,
-                stepSize,
-                steps: c.attack.steps,
-                seed: attackSeed,
-              });
-            }
-            if (recipe === 'fgsm-rs') {
-              // one signed-gradient step from a uniform start in the ε-ball, projected back into it
-              return attack(this.model, tail, tailY, {
-                method: 'fgsm',
-                norm: c.attack.norm,
-                eps,
-                stepSize,
-                randomStart: c.attack.randomStart,
-                seed: attackSeed,
-              });
-            }
-            return attack(this.model, tail, tailY, {
-              method: 'pgd',
-              norm: c.attack.norm,
-              eps,
-              stepSize,
-              steps: c.attack.steps,
-              restarts: c.attack.restarts,
-              randomStart: c.attack.randomStart,
-              seed: attackSeed,
-            });
-          });
-        } finally {
-          if (head) tf.dispose([tail, tailY]);
-        }
-        if (head) {
-          adv = tf.concat([head, crafted]);
-          tf.dispose([head, crafted]);
-        } else {
-          adv = crafted;
-        }
+      const step = { eps, seed, clean: Math.round(c.cleanFraction * n) };
+      if ((c.shards ?? 1) === 1) {
+        const { value, grads } = recipeLossAndGrads(this.model, this.vars, x, y, c, step);
+        const loss = (await value.data())[0];
+        value.dispose();
+        return { loss, grads: this.vars.map((v) => grads[v.name]) };
       }
-      const input = adv ?? x;
-      // Scores before a final softmax, so a model brought with one (e.g. from Keras) trains on the same loss.
-      const forward = logitsFunction(this.model, { training: true });
-      return tf.variableGrads(() => {
-        if (recipe === 'trades') {
-          const cleanLogits = forward(x);
-          const ce = crossEntropy(cleanLogits, y, c.labelSmoothing);
-          if (!adv) return ce;
-          return tf.add(ce, tf.mul(meanKl(cleanLogits, forward(adv)), betaOf(c))) as tf.Scalar;
-        }
-        if (recipe === 'mart' && adv) {
-          return martLoss(forward(x), forward(adv), y, betaOf(c), c.labelSmoothing);
-        }
-        return crossEntropy(forward(input), y, c.labelSmoothing);
-      }, this.vars);
+      const jobs = shardJobs(n, c.shards!, step);
+      const combined = combineShards(jobs, await this.runner.run(this.model, x, y, c, jobs));
+      unpackWeights(this.model.nonTrainableWeights, combined.stats);
+      const shapes = this.vars.map((v) => v.shape);
+      const grads = tf.tidy(() =>
+        tf.split(tf.tensor1d(combined.grads), shapes.map((s) => s.reduce((a, b) => a * b, 1))).map((g, i) =>
+          tf.reshape(g, shapes[i]),
+        ),
+      );
+      return { loss: combined.loss, grads };
     } finally {
       tf.dispose([x, y]);
-      adv?.dispose();
     }
   }
 

@@ -2,6 +2,7 @@
 // the cursors the spec asks for, heartbeats that carry the checkpoint cursor, a cancellation that writes a last
 // checkpoint, and a later execution that continues an earlier one's checkpoint (resume).
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
@@ -26,6 +27,7 @@ function options(deps: ActivityDeps, prefix: string, extra: Partial<TrainingRunO
     place: { bucket: 'b', prefix },
     checkpointEvery: 4,
     backend: 'cpu',
+    threads: 1,
     workflowId: 'wf',
     temporalRunId: 'r1',
     reportProgress: true,
@@ -96,6 +98,44 @@ describe('runTraining in an activity', () => {
       o2.model.dispose();
     }
     assert.deepEqual(cursors(store.objects.keys(), 'r2/'), [6, 8, 12], 'continued, not started over');
+  });
+
+  test("under compute.threads auto a run keeps the shard count it started with; a fixed count refuses another's", async () => {
+    const store = memoryStore();
+    const deps: ActivityDeps = { store, cacheDir: '/none' };
+    const first = new MockActivityEnvironment({ workflowExecution: { workflowId: 'wf', runId: 'r1' } });
+    first.on('heartbeat', (d: { cursor: number }) => {
+      if (d.cursor === 5) first.cancel();
+    });
+    const o1 = options(deps, 't1/', { threads: 3 });
+    try {
+      await assert.rejects(first.run(runTraining, o1), CancelledFailure);
+    } finally {
+      o1.model.dispose();
+    }
+    const resume = async (runId: string, threads: number | 'auto') => {
+      const env = new MockActivityEnvironment({ workflowExecution: { workflowId: 'wf', runId } });
+      const o = options(deps, `${runId}/`, {
+        temporalRunId: runId,
+        threads,
+        earlierPlaces: [{ bucket: 'b', prefix: 't1/' }],
+      });
+      try {
+        return (await env.run(runTraining, o)) as TrainingRunResult;
+      } finally {
+        o.model.dispose();
+      }
+    };
+    const before = tf.memory().numTensors;
+    const auto = await resume('t2', 'auto');
+    assert.equal(auto.resumedFrom, 't1/ckpt-000000005.bin');
+    assert.equal(auto.shards, 3, "the checkpoint's shard count, whatever this machine's cores");
+    assert.equal(auto.threads, Math.min(3, availableParallelism()));
+    const fixed = await resume('t3', 1);
+    assert.equal(fixed.resumedFrom, undefined, "a checkpoint of 3 shards is not a 1-shard run's");
+    assert.equal(fixed.shards, 1);
+    assert.equal(fixed.threads, 1);
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
   });
 
   test('a diverged step fails as Diverged, naming the last good checkpoint', async () => {

@@ -1,26 +1,23 @@
 /**
- * What the main thread and a data-parallel worker (bench/parallel/worker.ts) say to each other. Only small
- * messages travel through postMessage; weights, gradients and images sit in SharedArrayBuffers that one side
- * writes while the other side is idle (the main thread writes before it posts a job, a worker before it replies).
+ * What the main thread and a data-parallel worker (tensor/parallel/worker.ts) say to each other. Images and the
+ * master's weights sit in SharedArrayBuffers that the main thread writes only while every worker is idle; a
+ * shard's gradient and statistics come back as transferred buffers (no copy).
  */
-import type { AttackOptions } from '../../tensor/attacks';
-import type { BackendName } from '../../tensor/backend';
+import type { AttackOptions } from '../attacks';
+import type { BackendName } from '../backend';
+import type { ShardJob } from '../training/shards';
+import type { TrainingConfig } from '../training/config';
 
 /** What a worker gets at start (`workerData`). */
 export interface WorkerInit {
-  /** This worker's position in the pool: it writes its gradient at `index × paramCount` in `grads`. */
   index: number;
   backend: BackendName;
   /** `model.toJSON()` of the master model: each worker builds its own copy of the same architecture. */
   topology: string;
-  /** Shapes of `model.weights` in order; the packed weights are their flattened values one after another. */
+  /** Shapes of the trainable, then the non-trainable weights; the packed weights are their values in that order. */
   weightShapes: number[][];
-  /** How many of the packed weights' leading values are trainable (the trainable weights come first). */
-  paramCount: number;
   /** Float32 packed weights of the master model, written by the main thread. */
   weights: SharedArrayBuffer;
-  /** Float32, one packed gradient of `paramCount` values per worker. */
-  grads: SharedArrayBuffer;
 }
 
 /** The batch, shared by every worker; reallocated (and sent again) when a larger batch arrives. */
@@ -31,27 +28,37 @@ export interface SharedBatch {
   labels: SharedArrayBuffer;
 }
 
-/** One job: the shard `[start, end)` of the shared batch. */
-export interface Job {
-  kind: 'gradients' | 'predict';
+interface JobBase {
   id: number;
   /** Present only when the shared batch was reallocated since this worker's last job. */
   batch?: SharedBatch;
   /** [height, width, channels] of one image. */
   imageShape: [number, number, number];
-  start: number;
-  end: number;
   /** Version of the packed weights; the worker reloads them when it holds another. */
   weightsVersion: number;
-  /** The attack for this shard (its own seed), or none for clean images. */
+}
+
+/** One shard of a training batch: the recipe's loss and gradient on the examples `[shard.start, shard.end)`. */
+export interface ShardGradientsJob extends JobBase {
+  kind: 'gradients';
+  config: TrainingConfig;
+  shard: ShardJob;
+}
+
+/** The predicted class of each image of `[start, end)` after `attack` (of the clean image when none). */
+export interface PredictJob extends JobBase {
+  kind: 'predict';
+  start: number;
+  end: number;
   attack?: AttackOptions;
 }
+
+export type Job = ShardGradientsJob | PredictJob;
 
 export type ToWorker = { type: 'job'; job: Job };
 
 export type FromWorker =
   | { type: 'ready'; simd?: boolean }
-  /** Gradient written to this worker's slot of `grads`; `loss` is the shard's mean cross-entropy. */
-  | { type: 'gradients'; id: number; loss: number }
+  | { type: 'gradients'; id: number; loss: number; grads: Float32Array; stats: Float32Array }
   | { type: 'predictions'; id: number; predictions: Int32Array }
   | { type: 'error'; id?: number; message: string };

@@ -1,0 +1,2 @@
+export { DataParallelPool, openDataParallel } from './pool';
+export type { DataParallelOptions } from './pool';
