@@ -1,11 +1,10 @@
-import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type * as tf from '@tensorflow/tfjs';
 import { Failure, fail } from '../schemas/failures';
 import type { Backend, TrainHeartbeat, TrainProgress } from '../schemas/payloads';
 import type { ImageDataset } from '../tensor/data';
-import { openDataParallel } from '../tensor/parallel';
+import { openDataParallel, threadsFor } from '../tensor/parallel';
 import type { DataParallelPool } from '../tensor/parallel';
 import {
   CheckpointError,
@@ -82,7 +81,7 @@ const PROGRESS_EVERY_MS = 10_000;
 export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunResult> {
   const { deps, place } = o;
   const started = performance.now();
-  const here = threadsHere(o.backend, o.threads);
+  const here = threadsFor(o.backend, o.threads);
   // `auto` keeps the shard count a run started with: a checkpoint of any count is this run's, when all else matches
   const configFor = (ck?: TrainingCheckpoint) =>
     withShards(o.config, o.threads !== 'auto' ? o.threads : ck ? (ck.config.shards ?? 1) : here);
@@ -225,15 +224,6 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunRes
     trainer.dispose();
     await pool?.close();
   }
-}
-
-/**
- * The threads this worker trains with: the spec's count, or under `auto` its cores (one on a GPU, which runs one
- * training at a time).
- */
-export function threadsHere(backend: Backend, threads: number | 'auto'): number {
-  if (threads !== 'auto') return threads;
-  return backend === 'tensorflow-gpu' ? 1 : availableParallelism();
 }
 
 /** `config` cut into `shards` per batch (absent for one, so such configs keep the hash they had before shards). */

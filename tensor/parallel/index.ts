@@ -1,2 +1,2 @@
-export { DataParallelPool, openDataParallel } from './pool';
+export { DataParallelPool, openDataParallel, threadsFor } from './pool';
 export type { DataParallelOptions } from './pool';

@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { checkBatch } from '../attacks';
 import type { AttackOptions } from '../attacks';
@@ -34,7 +35,25 @@ function spawnWorker(init: WorkerInit): Worker {
   const entry = new URL('./worker.ts', import.meta.url).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: init });
+  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), {
+    workerData: init,
+    execArgv: workerExecArgv(process.execArgv),
+  });
+}
+
+/**
+ * The process's Node flags less its preloads (`--import`, `--require`, loaders): a worker inherits them, and a
+ * TypeScript preload fails there before the thread has registered tsx. The worker sets up its own backend.
+ */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const preload = /^(--import|--require|-r|--loader|--experimental-loader)$/;
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i];
+    if (preload.test(a)) i++;
+    else if (!preload.test(a.split('=')[0])) out.push(a);
+  }
+  return out;
 }
 
 /** One worker thread and its one job in flight. */
@@ -286,4 +305,13 @@ export async function openDataParallel(
     await pool.close();
     throw err;
   }
+}
+
+/**
+ * The threads a training runs with here: `threads` itself, or under `auto` this machine's cores (one on a GPU,
+ * which runs one training at a time).
+ */
+export function threadsFor(backend: BackendName, threads: number | 'auto'): number {
+  if (threads !== 'auto') return threads;
+  return backend === 'tensorflow-gpu' ? 1 : availableParallelism();
 }

@@ -9,6 +9,9 @@ import { FASHION_MNIST_DIR, loadFashionMnist, subset } from '../data';
 import { evaluate } from '../eval';
 import type { ImageDataset } from '../data';
 import { buildReferenceCnn, loadModel, saveModel } from '../models';
+import { openDataParallel, threadsFor } from '../parallel';
+import type { DataParallelPool } from '../parallel';
+import { deserializeCheckpoint } from './checkpoint';
 import { Recipe, RECIPE_DEFAULTS } from './config';
 import type { TrainingConfigInput } from './config';
 import { CheckpointError } from './errors';
@@ -45,6 +48,8 @@ export interface ReferenceOptions {
   /** continue from OUT/train-state.ckpt when it exists (written at every epoch end and every 50 batches) */
   resume: boolean;
   backend: BackendPreference;
+  /** training threads: each batch cut into this many shards trained side by side (auto: the cores); default auto */
+  threads: number | 'auto';
   dataDir: string;
 }
 
@@ -60,6 +65,9 @@ export interface ReferenceResult {
   seconds: number;
   /** wall time of the training alone (this process; a resumed run counts only its own part) */
   trainSeconds: number;
+  /** the shards of each batch, and the threads that trained them */
+  shards: number;
+  threads: number;
   /** guarded runs: the epoch (1-based) whose weights were saved, and whether the guard stopped training */
   keptEpoch?: number;
   overfitting?: boolean;
@@ -70,7 +78,7 @@ export const CHECKPOINT_FILE = 'train-state.ckpt';
 const USAGE =
   'usage: npm run train:reference -- --mode standard|adversarial [--recipe pgd|fgsm-rs|trades|mart] --epochs N ' +
   '--train-size N [--out DIR] [--probe 0] [--from DIR] [--eps 0.1] [--eval-size 1000] [--batch-size 128] [--seed 0] ' +
-  '[--resume] [--backend auto|wasm|cpu|…] [--json]';
+  '[--resume] [--backend auto|wasm|cpu|…] [--threads auto|N] [--json]';
 
 /** Parses the script's arguments; throws an Error with the usage line on bad input. */
 export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: boolean } {
@@ -92,6 +100,7 @@ export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: b
         seed: { type: 'string' },
         resume: { type: 'boolean' },
         backend: { type: 'string' },
+        threads: { type: 'string' },
         'data-dir': { type: 'string' },
         json: { type: 'boolean' },
       },
@@ -141,6 +150,7 @@ export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: b
     seed: int('seed', 0, 0),
     resume: values.resume === true,
     backend: (values.backend as BackendPreference | undefined) ?? 'auto',
+    threads: values.threads === undefined || values.threads === 'auto' ? 'auto' : int('threads', 1, 1),
     dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : FASHION_MNIST_DIR,
     json: values.json === true,
   };
@@ -157,7 +167,9 @@ export function parseReferenceArgs(argv: string[]): ReferenceOptions & { json: b
  * `probe` > 0 adds the guard (PGD-5 probe on that many held-out training images, keep the best epoch).
  */
 export function referenceConfig(
-  o: Pick<ReferenceOptions, 'mode' | 'epochs' | 'eps' | 'batchSize' | 'seed' | 'recipe' | 'probe'>,
+  o: Pick<ReferenceOptions, 'mode' | 'epochs' | 'eps' | 'batchSize' | 'seed' | 'recipe' | 'probe'> & {
+    shards?: number;
+  },
 ) {
   const config: TrainingConfigInput = {
     epochs: o.epochs,
@@ -165,6 +177,7 @@ export function referenceConfig(
     optimizer: 'adam',
     learningRate: 1e-3,
     seed: o.seed,
+    ...(o.shards !== undefined && o.shards > 1 ? { shards: o.shards } : {}),
   };
   if (o.mode === 'adversarial') {
     const recipe = o.recipe ?? 'pgd';
@@ -225,8 +238,8 @@ export async function runReference(
 
   const model = o.from ? await loadModel(o.from) : buildReferenceCnn({ seed: o.seed });
   let trainer: Trainer | undefined;
+  let pool: DataParallelPool | undefined;
   try {
-    const config = referenceConfig(o);
     const ckPath = join(o.out, CHECKPOINT_FILE);
     let state: Uint8Array | undefined;
     if (o.resume) {
@@ -238,8 +251,22 @@ export async function runReference(
         },
       );
     }
+    const backend = backendReport().name;
+    const here = threadsFor(backend, o.threads);
+    // --threads auto keeps the shard count of the run it resumes (the shards change the result, threads do not)
+    let shards = here;
+    if (o.threads === 'auto' && state) {
+      try {
+        shards = deserializeCheckpoint(state).config.shards ?? 1;
+      } catch {
+        // a damaged checkpoint: Trainer.create says so below
+      }
+    }
+    const config = referenceConfig({ ...o, shards });
+    const threads = Math.min(here, shards);
+    if (threads > 1) pool = await openDataParallel(model, { workers: threads, backend });
     try {
-      trainer = await Trainer.create({ model, train, config, state });
+      trainer = await Trainer.create({ model, train, config, state, ...(pool ? { runner: pool } : {}) });
     } catch (err) {
       if (err instanceof CheckpointError) throw new Error(`cannot resume from ${ckPath}: ${err.message}`);
       throw err;
@@ -284,11 +311,14 @@ export async function runReference(
       attack: ev.attack,
       seconds: Math.round((performance.now() - t0) / 100) / 10,
       trainSeconds,
+      shards,
+      threads: pool?.size ?? 1,
       ...(guard.finalEpoch !== undefined ? { keptEpoch: guard.finalEpoch + 1 } : {}),
       ...(t.probeCount > 0 ? { overfitting: guard.overfitting !== undefined } : {}),
     };
   } finally {
     trainer?.dispose();
+    await pool?.close();
     model.dispose();
   }
 }

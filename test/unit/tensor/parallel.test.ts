@@ -7,6 +7,7 @@ import { initBackend } from '../../../tensor/backend';
 import { crossEntropy } from '../../../tensor/losses';
 import { logitsFunction } from '../../../tensor/models/logits';
 import { openDataParallel } from '../../../tensor/parallel';
+import { workerExecArgv } from '../../../tensor/parallel/pool';
 import type { DataParallelPool } from '../../../tensor/parallel';
 import { parseTrainingConfig } from '../../../tensor/training/config';
 import type { TrainingConfigInput } from '../../../tensor/training/config';
@@ -219,6 +220,15 @@ describe('Trainer with shards', () => {
     assert.deepEqual(resumed.history, onPool.history);
     const whole = await train(config(), 'here');
     assert.notDeepEqual(whole.weights, here.weights, 'shards change the result (their own noise and statistics)');
+  });
+});
+
+describe('worker threads', () => {
+  it("inherit the process's Node flags less its preloads, which would fail before the thread registers tsx", () => {
+    assert.deepEqual(
+      workerExecArgv(['--import', 'tsx', '--max-old-space-size=4096', '--import=./x.ts', '-r', 'y', '--no-warnings']),
+      ['--max-old-space-size=4096', '--no-warnings'],
+    );
   });
 });
 

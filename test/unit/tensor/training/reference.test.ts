@@ -82,16 +82,24 @@ describe('train:reference arguments', () => {
 const PHASE_BACKEND = process.env.TEMPERED_BACKEND === 'tensorflow' ? 'tensorflow' : 'wasm';
 
 describe('runReference (tiny)', () => {
-  it('trains, saves, checkpoints, evaluates and reports; fine-tunes from the saved model', async () => {
+  it('trains, saves, checkpoints, evaluates and reports; fine-tunes from the saved model on two threads', async () => {
     const out = await mkdtemp(join(tmpdir(), 'tempered-ref-'));
     try {
       const common = { epochs: 1, trainSize: 64, eps: 0.1, evalSize: 30, batchSize: 32, seed: 0, resume: false };
       const lines: string[] = [];
       const r = await runReference(
-        { ...common, mode: 'standard', out, backend: PHASE_BACKEND, dataDir: '/usr/share/datasets/fashion-mnist' },
+        {
+          ...common,
+          mode: 'standard',
+          out,
+          backend: PHASE_BACKEND,
+          threads: 1,
+          dataDir: '/usr/share/datasets/fashion-mnist',
+        },
         (l) => lines.push(l),
       );
       assert.equal(r.backend, PHASE_BACKEND);
+      assert.deepEqual([r.shards, r.threads], [1, 1]);
       assert.equal(r.evalImages, 30);
       assert.deepEqual(r.attack, { method: 'pgd', norm: 'linf', eps: 0.1, steps: 20, stepSize: 0.025, restarts: 1 });
       for (const v of [r.clean, r.robust]) assert.ok(v >= 0 && v <= 1);
@@ -111,9 +119,11 @@ describe('runReference (tiny)', () => {
         out: tuned,
         from: out,
         backend: PHASE_BACKEND,
+        threads: 2,
         dataDir: '/usr/share/datasets/fashion-mnist',
       });
       assert.equal(r2.evalImages, 30);
+      assert.deepEqual([r2.shards, r2.threads], [2, 2], 'two shards on a pool of two threads of the same backend');
       assert.equal(tf.memory().numTensors, before, 'tensors left behind');
     } finally {
       await rm(out, { recursive: true, force: true });
