@@ -33,6 +33,10 @@ test('the examples say what their names promise', async () => {
   assert.equal(demo.model.source.kind, 'artifact');
   assert.equal(demo.model.source.kind === 'artifact' && demo.model.source.fallback?.kind, 'train-baseline');
   assert.ok(demo.training.epochs <= 5 && (demo.dataset.trainSize ?? Infinity) <= 10000, 'a small budget');
+  // The recipe measured best per second of training (README, "Time to robustness"), with its guard.
+  assert.equal(demo.training.method, 'fgsm-rs');
+  assert.equal(demo.training.lrSchedule, 'cyclic');
+  assert.ok(demo.training.probe.images > 0, 'the probe guard watches for catastrophic overfitting');
   // The demo's robust figure is the worst case under the standard suite; the gate reads it.
   assert.equal(demo.evaluation.suite, 'standard');
   assert.equal(demo.gate.attack, undefined);
