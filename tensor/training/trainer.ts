@@ -422,9 +422,12 @@ export class Trainer {
       unpackWeights(this.model.nonTrainableWeights, combined.stats);
       const shapes = this.vars.map((v) => v.shape);
       const grads = tf.tidy(() =>
-        tf.split(tf.tensor1d(combined.grads), shapes.map((s) => s.reduce((a, b) => a * b, 1))).map((g, i) =>
-          tf.reshape(g, shapes[i]),
-        ),
+        tf
+          .split(
+            tf.tensor1d(combined.grads),
+            shapes.map((s) => s.reduce((a, b) => a * b, 1)),
+          )
+          .map((g, i) => tf.reshape(g, shapes[i])),
       );
       return { loss: combined.loss, grads };
     } finally {
