@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../tensor/backend';
 import { crossEntropy } from '../../../tensor/losses';
 import { logitsFunction } from '../../../tensor/models/logits';
-import { openDataParallel } from '../../../tensor/parallel';
+import { openDataParallel, threadsFor } from '../../../tensor/parallel';
 import { workerExecArgv } from '../../../tensor/parallel/pool';
 import type { DataParallelPool } from '../../../tensor/parallel';
 import { parseTrainingConfig } from '../../../tensor/training/config';
@@ -224,6 +225,13 @@ describe('Trainer with shards', () => {
 });
 
 describe('worker threads', () => {
+  it("under auto are the machine's cores, one on a GPU (one training at a time); a number is kept", () => {
+    assert.equal(threadsFor('wasm', 'auto'), availableParallelism());
+    assert.equal(threadsFor('tensorflow', 'auto'), availableParallelism());
+    assert.equal(threadsFor('tensorflow-gpu', 'auto'), 1);
+    assert.equal(threadsFor('tensorflow-gpu', 3), 3);
+  });
+
   it("inherit the process's Node flags less its preloads, which would fail before the thread registers tsx", () => {
     assert.deepEqual(
       workerExecArgv(['--import', 'tsx', '--max-old-space-size=4096', '--import=./x.ts', '-r', 'y', '--no-warnings']),
