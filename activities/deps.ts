@@ -28,4 +28,9 @@ export interface ActivityDeps {
   packageVersion?: string;
   /** tfjs backend preference for heavy work; the spec's `compute.backend` wins when not `auto`. */
   backend?: string;
+  /**
+   * Cores the heavy work may use (the worker's `threads`): a training with `compute.threads: auto` trains on that
+   * many; above 1, each evaluation shard runs on a thread of its own. Default: this machine's cores.
+   */
+  threads?: number;
 }

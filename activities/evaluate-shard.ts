@@ -1,18 +1,16 @@
 import { Context } from '@temporalio/activity';
-import type { Norm } from '../tensor/attacks/options';
-import type { EvaluateShardInput, EvaluateShardRef, ShardProgress } from '../schemas/payloads';
+import type { EvaluateShardInput, EvaluateShardRef } from '../schemas/payloads';
 import type { Spec } from '../schemas/spec';
 import { Failure, fail } from '../schemas/failures';
-import { batchSeed } from '../tensor/eval/evaluate';
 import { ROBUST, WRONG_CLEAN } from '../tensor/eval/reduce';
 import type { SuiteShardResult } from '../tensor/eval/reduce';
-import { customAttackEntry, runSuiteShard, suiteAttacks } from '../tensor/eval/suite';
-import type { SuiteAttackEntry, SuiteShardState } from '../tensor/eval/suite';
 import { openSplit } from './datasets';
 import { ensureBackend, execution, heartbeat, workPrefix } from './context';
 import type { ActivityDeps } from './deps';
-import { evalAttack } from './spec-to-core';
+import { runPhases } from './evaluate-phases';
+import type { ShardHeartbeat } from './evaluate-phases';
 import { checkModelFits, readModel } from './models';
+import { runPhasesOnThread } from './shard-thread';
 
 /**
  * What one shard stores: the suite's per-example results, and each `evaluation.attacks` entry run on its own
@@ -25,18 +23,6 @@ export interface ShardFile {
   listed: SuiteShardResult[];
 }
 
-/**
- * A shard's heartbeat: the phase it is in (0 the suite, unless `custom`; then one phase per listed attack), where
- * that phase stands, and the results of the phases already done. A few numbers per image: small at shard sizes.
- */
-export interface ShardHeartbeat {
-  phase: number;
-  state?: SuiteShardState;
-  done: SuiteShardResult[];
-  /** For people following the run (never read to resume). */
-  progress?: ShardProgress;
-}
-
 /** Where a shard keeps its results. */
 export const shardKey = (workflowId: string, role: string, index: number) =>
   `${workPrefix(workflowId)}${role}/shards/${String(index).padStart(5, '0')}.json`;
@@ -47,25 +33,6 @@ export const shardKey = (workflowId: string, role: string, index: number) =>
  * heartbeat timeout (`compute.evaluationHeartbeatTimeout`), so size `evaluation.batchSize` for the slowest worker.
  */
 const LIVENESS_MS = 5_000;
-
-/** The phases of a shard: the named suite (unless custom), then each listed attack alone (at its own ε). */
-function phases(
-  spec: Pick<Spec, 'evaluation' | 'attack' | 'epsilon'>,
-  numClasses: number,
-): { norm: Norm; eps: number; attacks: SuiteAttackEntry[] }[] {
-  const listed = spec.evaluation.attacks.map((a) => ({
-    norm: a.norm,
-    eps: a.eps,
-    attacks: [customAttackEntry(evalAttack(a))],
-  }));
-  const { suite } = spec.evaluation;
-  if (suite === 'custom') return listed;
-  const norm = spec.attack.norm;
-  return [{ norm, eps: spec.epsilon.max, attacks: suiteAttacks(suite, { norm, numClasses }) }, ...listed];
-}
-
-/** At most one progress heartbeat a second from inside a batch (the SDK throttles what reaches the server). */
-const WORK_BEAT_MS = 1000;
 
 /**
  * evaluateShard (heavy queue): one shard of an evaluation. Runs the suite and the listed attacks on test images
@@ -92,11 +59,10 @@ export async function evaluateShard(deps: ActivityDeps, input: EvaluateShardInpu
 async function runShard(
   deps: ActivityDeps,
   input: EvaluateShardInput,
-  start: ShardHeartbeat,
+  beat: ShardHeartbeat,
   report: (b: ShardHeartbeat) => void,
 ): Promise<EvaluateShardRef> {
   const { spec, dataset, role, shard } = input;
-  let beat = start;
   const backend = await ensureBackend(deps, spec);
   const { workflowId } = execution();
   const test = await openSplit(deps, dataset, spec, 'test');
@@ -114,49 +80,14 @@ async function runShard(
       : undefined;
   try {
     checkModelFits(model, test, input.model.uri);
-    const all = phases(spec, test.numClasses);
-    const signal = Context.current().cancellationSignal;
-    // Where the shard stands, for people following it: each phase weighs what its attacks cost.
-    const phaseWork = all.map((ph) => ph.attacks.reduce((s, e) => s + (e.work ?? 1), 0));
-    const totalWork = phaseWork.reduce((s, w) => s + w, 0);
-    const at = (p: number, attack: string, inPhase: number): ShardProgress => ({
-      images: shard.count,
-      attack,
-      fraction:
-        p >= all.length || totalWork === 0
-          ? 1
-          : Math.min(1, (phaseWork.slice(0, p).reduce((s, w) => s + w, 0) + phaseWork[p] * inPhase) / totalWork),
-    });
-    let lastWorkBeat = 0;
-    for (let p = beat.phase; p < all.length; p++) {
-      const { norm, eps, attacks } = all[p];
-      const result = await runSuiteShard(model, test, {
-        attacks,
-        norm,
-        eps,
-        start: shard.start,
-        count: shard.count,
-        batchSize: spec.evaluation.batchSize,
-        seed: batchSeed(spec.training.seed, 1000 + p, 0),
-        resume: p === beat.phase ? beat.state : undefined,
-        signal,
-        onProgress: (state, now) => {
-          beat = { ...beat, phase: p, state, progress: at(p, now.attack, now.fraction) };
-          report(beat);
-        },
-        // Inside a batch only the progress moves (the resume state is the batch's start); a heartbeat a second.
-        onWork: (now) => {
-          beat = { ...beat, progress: at(p, now.attack, now.fraction) };
-          if (performance.now() - lastWorkBeat < WORK_BEAT_MS) return;
-          lastWorkBeat = performance.now();
-          report(beat);
-        },
-      });
-      // Past the last phase, `at` says the shard has done all its attacks (it is storing its results).
-      beat = { phase: p + 1, done: [...beat.done, result], progress: at(p + 1, all[p + 1]?.attacks[0]?.name ?? '', 0) };
-      report(beat);
-    }
-    const file = shardFile(spec, shard.start, shard.count, beat.done);
+    const hooks = { report, signal: Context.current().cancellationSignal };
+    // With more than one core, the shard's tensor work runs on a thread of its own, so the heavy worker runs that
+    // many shards side by side (worker/main.ts gives each one core); one core keeps it on this thread.
+    const done =
+      (deps.threads ?? 1) > 1
+        ? await runPhasesOnThread(model, test, spec, shard, beat, { ...hooks, backend })
+        : await runPhases(model, test, spec, shard, beat, hooks);
+    const file = shardFile(spec, shard.start, shard.count, done);
     const key = shardKey(workflowId, role, shard.index);
     await deps.store.putJson(spec.artifacts.bucket, key, file);
     return {

@@ -13,6 +13,7 @@ import {
   configHash,
   deserializeCheckpoint,
   parseTrainingConfig,
+  shardsFor,
   trainLoop,
 } from '../tensor/training';
 import type { GuardSummary, LoopResult, TrainingCheckpoint, TrainingConfigInput } from '../tensor/training';
@@ -81,10 +82,10 @@ const PROGRESS_EVERY_MS = 10_000;
 export async function runTraining(o: TrainingRunOptions): Promise<TrainingRunResult> {
   const { deps, place } = o;
   const started = performance.now();
-  const here = threadsFor(o.backend, o.threads);
-  // `auto` keeps the shard count a run started with: a checkpoint of any count is this run's, when all else matches
+  const here = threadsFor(o.backend, o.threads, deps.threads);
+  // under `auto` a checkpoint of any shard count is this run's, when all else matches
   const configFor = (ck?: TrainingCheckpoint) =>
-    withShards(o.config, o.threads !== 'auto' ? o.threads : ck ? (ck.config.shards ?? 1) : here);
+    withShards(o.config, shardsFor(o.threads, here, ck ? (ck.config.shards ?? 1) : undefined));
   let resume = await newestCheckpoint(deps, place, configFor);
   for (const earlier of o.earlierPlaces ?? []) resume ??= await newestCheckpoint(deps, earlier, configFor);
   const config = resume?.config ?? configFor();

@@ -1,4 +1,4 @@
-// `tempered worker [--queues io,heavy] [--metrics-port N] [--verbose]`: a thin wrapper over worker/main's runWorker.
+// `tempered worker [--queues io,heavy] [--metrics-port N] [--threads N] [--verbose]`: a thin wrapper over worker/main's runWorker.
 import { UsageError, defineCommand } from './command';
 import { positiveInt, workerLogFile } from './common';
 
@@ -15,6 +15,9 @@ const HELP = [
   '  --backend <name>      tensorflow-gpu, tensorflow, wasm or cpu (default: the first that starts); the heavy',
   '                        worker polls <heavy-queue>@<backend>, where runs whose compute.backend names it go, and',
   "                        the plain heavy queue unless the backend is not this machine's best (tempered doctor)",
+  '  --threads <n>         cores the heavy work uses (default: all of them, 1 on tensorflow-gpu;',
+  '                        TEMPERED_WORKER_THREADS): a training takes them all, an evaluation shard one, so',
+  '                        that many shards of an evaluation run side by side',
   "  --verbose             the Temporal SDK's and the bundler's log lines on stderr (default: into",
   '                        <home>/logs/worker.log, whose path is printed once)',
 ];
@@ -33,7 +36,7 @@ export const workerCommand = defineCommand({
   name: 'worker',
   summary: 'run a worker for the io and heavy task queues',
   usage:
-    'tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>] [--backend <name>] [--verbose]',
+    'tempered worker [--queues io,heavy] [--metrics-port <port>] [--io-queue <q>] [--heavy-queue <q>] [--backend <name>] [--threads <n>] [--verbose]',
   help: HELP,
   options: {
     queues: { type: 'string' },
@@ -41,11 +44,13 @@ export const workerCommand = defineCommand({
     'io-queue': { type: 'string' },
     'heavy-queue': { type: 'string' },
     backend: { type: 'string' },
+    threads: { type: 'string' },
     verbose: { type: 'boolean', default: false },
   },
   async run({ values }) {
     const queues = parseQueues(values.queues);
     const metricsPort = values['metrics-port'] === '0' ? 0 : positiveInt(values['metrics-port'], '--metrics-port');
+    const threads = positiveInt(values.threads, '--threads');
     // Loaded lazily so the other commands never pay for the worker and its tfjs.
     const { runWorker } = await import('../worker/main');
     const backend = values.backend;
@@ -59,6 +64,7 @@ export const workerCommand = defineCommand({
       ioQueue: values['io-queue'],
       heavyQueue: values['heavy-queue'],
       ...(backend ? { backend } : {}),
+      ...(threads ? { threads } : {}),
       logFile: values.verbose ? undefined : workerLogFile(),
     });
     return 0;

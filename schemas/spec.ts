@@ -444,7 +444,8 @@ export const ComputeSpec = z
       .meta({
         description:
           "training threads: each batch is cut into this many shards trained side by side ('auto': the worker's " +
-          'cores, 1 on tensorflow-gpu). The shards change the result as the replicas of any data-parallel ' +
+          'cores on wasm and cpu; 1 on tensorflow and tensorflow-gpu, whose own thread pools use the cores). ' +
+          'The shards change the result as the replicas of any data-parallel ' +
           'training do (their own attack noise and batch-norm statistics), so a run keeps the count it started ' +
           'with when it resumes on another machine; fewer threads there run the shards in turn',
       }),

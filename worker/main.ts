@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
@@ -48,8 +49,12 @@ export interface WorkerOptions {
   sdkMetricsAddress?: string | false;
   /** Worker cache (datasets, downloads); default `<TEMPERED_HOME>/cache` (TEMPERED_CACHE_DIR). */
   cacheDir?: string;
-  /** Heavy activities at once; default 1 (a GPU runs one training at a time). */
-  heavyConcurrency?: number;
+  /**
+   * Cores the heavy work uses (TEMPERED_WORKER_THREADS): a training takes them all (`compute.threads: auto` trains
+   * one shard per core), an evaluation shard one, on a thread of its own, so that many shards run side by side.
+   * Default: this machine's cores; 1 on tensorflow-gpu (one training per GPU).
+   */
+  threads?: number;
   /** How long running activities get to finish or checkpoint on shutdown. Default '30s'. */
   shutdownGraceTime?: string;
   /**
@@ -108,7 +113,6 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
     metricsPort = Number(env.TEMPERED_METRICS_PORT ?? 9465),
     sdkMetricsAddress = env.TEMPERED_SDK_METRICS ?? '127.0.0.1:9464',
     cacheDir = env.TEMPERED_CACHE_DIR || join(resolveHome(env), 'cache'),
-    heavyConcurrency = 1,
     shutdownGraceTime = '30s',
     handleSignals = true,
     heavyInChildProcess = env.TEMPERED_HEAVY_IN_PROCESS !== '1',
@@ -141,6 +145,9 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
     const version = await packageVersion();
     const deployment = deploymentFromEnv(env, version);
     const store = createObjectStore(conn.s3);
+    // The heavy work's backend starts first: it decides the default cores (one on a GPU).
+    const heavy = queues.includes('heavy') ? await heavyQueues(heavyQueue, options.backend, log) : undefined;
+    const threads = heavy ? (options.threads ?? workerThreads(env, heavy.backend)) : 1;
     const activities = createActivities({
       store,
       cacheDir,
@@ -148,6 +155,7 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
       packageVersion: version,
       maxDatasetMiB: limits.maxDatasetMiB,
       sources: { roots: limits.roots, buckets: limits.buckets, hosts: limits.hosts, httpTimeoutS: limits.httpTimeoutS },
+      threads,
       signalProgress: async (workflowId, temporalRunId, progress) =>
         client.workflow.getHandle(workflowId, temporalRunId).signal(progressSignal, progress),
     });
@@ -170,17 +178,19 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
       );
     }
     const names = queues.includes('io') ? [ioQueue] : [];
-    if (queues.includes('heavy')) {
-      // One set of heavy activities for every heavy queue: `heavyConcurrency` at a time in this process whichever
-      // queue a task came from (one training per GPU), not that many per queue.
-      const heavy = takeTurns(activitiesFor(activities, 'heavy'), heavyConcurrency);
-      for (const taskQueue of await heavyQueues(heavyQueue, options.backend, log)) {
+    if (heavy) {
+      // One set of heavy activities for every heavy queue, sharing the worker's cores whichever queue a task came
+      // from: an evaluation shard takes one, any other heavy activity all of them.
+      const shared = takeTurns(activitiesFor(activities, 'heavy'), threads, (name) =>
+        name === 'evaluateShard' ? 1 : threads,
+      );
+      for (const taskQueue of heavy.queues) {
         workers.push(
           await Worker.create({
             ...common,
             taskQueue,
-            activities: heavy,
-            maxConcurrentActivityTaskExecutions: heavyConcurrency,
+            activities: shared,
+            maxConcurrentActivityTaskExecutions: threads,
           }),
         );
         names.push(taskQueue);
@@ -224,62 +234,88 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
 }
 
 /**
- * Wraps activities so that at most `slots` of them run at once in this process. A task that has to wait keeps
- * heartbeating the details it started with (so a retry still finds its checkpoint) and honours cancellation.
+ * Wraps activities so that they share `slots` in this process: each takes `need(name)` of them (at most all) while
+ * it runs, in arrival order. A task that has to wait keeps heartbeating the details it started with (so a retry
+ * still finds its checkpoint) and honours cancellation.
  */
-export function takeTurns<T extends object>(activities: T, slots: number): T {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  const acquire = async () => {
-    if (running < slots) {
-      running++;
+export function takeTurns<T extends object>(activities: T, slots: number, need: (name: string) => number = () => 1): T {
+  let used = 0;
+  const waiting: { need: number; go: () => void }[] = [];
+  // First come, first served: a task that needs more slots than are free holds back those behind it.
+  const admit = () => {
+    while (waiting.length > 0 && used + waiting[0].need <= slots) {
+      const next = waiting.shift()!;
+      used += next.need;
+      next.go();
+    }
+  };
+  const release = (n: number) => {
+    used -= n;
+    admit();
+  };
+  const acquire = async (n: number) => {
+    if (waiting.length === 0 && used + n <= slots) {
+      used += n;
       return;
     }
     const ctx = Context.current();
     const beat = setInterval(() => ctx.heartbeat(ctx.info.heartbeatDetails), 5_000);
-    let handoff!: () => void;
-    const turn = new Promise<void>((resolve) => (handoff = resolve));
-    waiting.push(handoff);
+    let go!: () => void;
+    const turn = new Promise<void>((resolve) => (go = resolve));
+    const entry = { need: n, go };
+    waiting.push(entry);
     try {
       await Promise.race([turn, ctx.cancelled]);
     } catch (err) {
-      // Cancelled while waiting: leave the line, or hand on the slot that just reached us.
-      const i = waiting.indexOf(handoff);
-      if (i >= 0) waiting.splice(i, 1);
-      else release();
+      // Cancelled while waiting: leave the line (which may let the next one in), or hand back the slots that just
+      // reached us.
+      const i = waiting.indexOf(entry);
+      if (i >= 0) {
+        waiting.splice(i, 1);
+        admit();
+      } else release(n);
       throw err;
     } finally {
       clearInterval(beat);
     }
   };
-  const release = () => {
-    const next = waiting.shift();
-    if (next) next();
-    else running--;
-  };
   const wrapped: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(activities)) {
+    const n = Math.min(slots, Math.max(1, need(name)));
     wrapped[name] = async (...args: unknown[]) => {
-      await acquire();
+      await acquire(n);
       try {
         return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
       } finally {
-        release();
+        release(n);
       }
     };
   }
   return wrapped as T;
 }
 
+/** The heavy work's cores: TEMPERED_WORKER_THREADS, else this machine's (one on a GPU). */
+export function workerThreads(e: NodeJS.ProcessEnv, backend: string): number {
+  const raw = e.TEMPERED_WORKER_THREADS;
+  if (raw === undefined || raw === '') return backend === 'tensorflow-gpu' ? 1 : availableParallelism();
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) {
+    throw new Error(
+      `TEMPERED_WORKER_THREADS: expected a whole number of cores from 1 to 1024, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return n;
+}
+
 /**
- * Starts the heavy work's backend and returns the heavy queues to poll: `<heavyQueue>@<backend>`, and the plain
- * one unless `requested` names a backend other than this machine's best (see WorkerOptions.backend).
+ * Starts the heavy work's backend and returns it with the heavy queues to poll: `<heavyQueue>@<backend>`, and the
+ * plain one unless `requested` names a backend other than this machine's best (see WorkerOptions.backend).
  */
 export async function heavyQueues(
   heavyQueue: string,
   requested: string | undefined,
   log: (line: string) => void,
-): Promise<string[]> {
+): Promise<{ queues: string[]; backend: string }> {
   const { initBackend } = await import('../tensor/backend/index');
   const { bestBackend } = await import('../tensor/backend/probe');
   const named = requested !== undefined && requested !== 'auto';
@@ -289,7 +325,7 @@ export async function heavyQueues(
   if (!named || report.name === best) queues.unshift(heavyQueue);
   else
     log(`worker: not polling ${heavyQueue} (runs with compute.backend auto): ${best} is this machine's best backend`);
-  return queues;
+  return { queues, backend: report.name };
 }
 
 /** The io queue in this process, the heavy queue in a child process running this file with `--queue heavy`. */
@@ -319,6 +355,7 @@ async function runWithHeavyChild(
         TEMPERED_METRICS_PORT: String(o.metricsPort === 0 ? 0 : o.metricsPort + 1),
         TEMPERED_SDK_METRICS: shift(o.sdkMetricsAddress ?? env.TEMPERED_SDK_METRICS ?? '127.0.0.1:9464', 3),
         TEMPERED_CACHE_DIR: o.cacheDir,
+        ...(o.threads ? { TEMPERED_WORKER_THREADS: String(o.threads) } : {}),
         TEMPERED_PARENT_PID: String(process.pid),
         ...(o.logFile || env.TEMPERED_WORKER_LOG ? { TEMPERED_WORKER_LOG: o.logFile || env.TEMPERED_WORKER_LOG } : {}),
         ...(o.maxHeartbeatThrottleInterval ? { TEMPERED_HEARTBEAT_THROTTLE: o.maxHeartbeatThrottleInterval } : {}),

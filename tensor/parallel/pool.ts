@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { checkBatch } from '../attacks';
 import type { AttackOptions } from '../attacks';
 import type { BackendName } from '../backend';
@@ -8,6 +8,7 @@ import type { TrainingConfig } from '../training/config';
 import { packWeights, shardJobs } from '../training/shards';
 import type { ShardJob, ShardResult, ShardRunner } from '../training/shards';
 import type { FromWorker, Job, SharedBatch, ToWorker, WorkerInit } from './protocol';
+import { spawnTsWorker } from './spawn';
 
 export interface DataParallelOptions {
   /** Worker threads, each with its own backend and its own copy of the model. Default 2. */
@@ -26,35 +27,6 @@ type Reply = Exclude<FromWorker, { type: 'ready' } | { type: 'error' }>;
 /** Trainable weights first, then the rest: the packing order of the shared weights and gradients. */
 const ordered = (model: tf.LayersModel) => [...model.trainableWeights, ...model.nonTrainableWeights];
 const size = (shape: readonly (number | null)[]) => shape.reduce((a: number, b) => a * (b ?? 1), 1);
-
-/**
- * Starts tensor/parallel/worker.ts in a worker thread under tsx. Loader hooks registered with `--import tsx` do
- * not reach worker threads on Node 20, so the thread's entry is a two-line ES module that registers tsx first.
- */
-function spawnWorker(init: WorkerInit): Worker {
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), {
-    workerData: init,
-    execArgv: workerExecArgv(process.execArgv),
-  });
-}
-
-/**
- * The process's Node flags less its preloads (`--import`, `--require`, loaders): a worker inherits them, and a
- * TypeScript preload fails there before the thread has registered tsx. The worker sets up its own backend.
- */
-export function workerExecArgv(execArgv: readonly string[]): string[] {
-  const preload = /^(--import|--require|-r|--loader|--experimental-loader)$/;
-  const out: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const a = execArgv[i];
-    if (preload.test(a)) i++;
-    else if (!preload.test(a.split('=')[0])) out.push(a);
-  }
-  return out;
-}
 
 /** One worker thread and its one job in flight. */
 class Thread {
@@ -290,7 +262,17 @@ export async function openDataParallel(
   const topology = JSON.stringify(model.toJSON(null, false));
   const threads = Array.from(
     { length: workers },
-    (_, index) => new Thread(spawnWorker({ index, backend, topology, weightShapes, weights }), index),
+    (_, index) =>
+      new Thread(
+        spawnTsWorker(new URL('./worker.ts', import.meta.url), {
+          index,
+          backend,
+          topology,
+          weightShapes,
+          weights,
+        } satisfies WorkerInit),
+        index,
+      ),
   );
   const pool = new DataParallelPool(
     weightShapes.map((s) => s.join('x')),
@@ -308,10 +290,12 @@ export async function openDataParallel(
 }
 
 /**
- * The threads a training runs with here: `threads` itself, or under `auto` this machine's cores (one on a GPU,
- * which runs one training at a time).
+ * The threads a training runs with here: `threads` itself, or under `auto` the worker's cores (`cores`, by default
+ * this machine's) on wasm and cpu, whose kernels run on one thread each, and one on tensorflow and tensorflow-gpu,
+ * whose own thread pools (or the GPU) already use the machine: shards on threads of their own were slower there on
+ * the reference CNN (README, "Every core").
  */
-export function threadsFor(backend: BackendName, threads: number | 'auto'): number {
+export function threadsFor(backend: BackendName, threads: number | 'auto', cores = availableParallelism()): number {
   if (threads !== 'auto') return threads;
-  return backend === 'tensorflow-gpu' ? 1 : availableParallelism();
+  return backend === 'wasm' || backend === 'cpu' ? cores : 1;
 }

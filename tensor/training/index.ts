@@ -37,3 +37,4 @@ export type { LoopOptions, LoopResult } from './loop';
 export { martLoss } from './mart';
 export { meanKl, tradesAdversary } from './trades';
 export type { TradesAttack } from './trades';
+export { shardsFor } from './shards';

@@ -15,6 +15,7 @@ import { deserializeCheckpoint } from './checkpoint';
 import { Recipe, RECIPE_DEFAULTS } from './config';
 import type { TrainingConfigInput } from './config';
 import { CheckpointError } from './errors';
+import { shardsFor } from './shards';
 import { trainLoop } from './loop';
 import { Trainer } from './trainer';
 
@@ -253,15 +254,15 @@ export async function runReference(
     }
     const backend = backendReport().name;
     const here = threadsFor(backend, o.threads);
-    // --threads auto keeps the shard count of the run it resumes (the shards change the result, threads do not)
-    let shards = here;
+    let resumed: number | undefined;
     if (o.threads === 'auto' && state) {
       try {
-        shards = deserializeCheckpoint(state).config.shards ?? 1;
+        resumed = deserializeCheckpoint(state).config.shards ?? 1;
       } catch {
         // a damaged checkpoint: Trainer.create says so below
       }
     }
+    const shards = shardsFor(o.threads, here, resumed);
     const config = referenceConfig({ ...o, shards });
     const threads = Math.min(here, shards);
     if (threads > 1) pool = await openDataParallel(model, { workers: threads, backend });

@@ -31,6 +31,16 @@ export interface ShardRunner {
   ): Promise<ShardResult[]>;
 }
 
+/**
+ * The shards of each batch for `threads` (`compute.threads`, `--threads`): a fixed count is itself; `auto` keeps the
+ * count of the checkpoint a run resumes from (the shards change the result, the threads do not), else one shard
+ * per thread here (`here`).
+ */
+export function shardsFor(threads: number | 'auto', here: number, checkpointShards?: number): number {
+  if (threads !== 'auto') return threads;
+  return checkpointShards ?? here;
+}
+
 /** Contiguous shards as even as possible, larger ones first; none empty (fewer than `shards` for a tiny batch). */
 export function shardBounds(n: number, shards: number): [number, number][] {
   const out: [number, number][] = [];

@@ -15,7 +15,7 @@ import * as models from '../../activities/prepare-model';
 import { evaluationProgress } from '../../client/progress';
 import type { EvaluateInput, EvaluateShardRef, EvaluationProgress, Metrics } from '../../schemas/payloads';
 import { parseSpec } from '../../schemas/spec';
-import type { ShardHeartbeat } from '../../activities/evaluate-shard';
+import type { ShardHeartbeat } from '../../activities/evaluate-phases';
 import { stackFromEnv, storeFromEnv, uniqueName } from '../support/stack';
 import { spawnWorker } from '../support/workers';
 import type { WorkerProcess } from '../support/workers';

@@ -8,7 +8,7 @@ import { initBackend } from '../../../tensor/backend';
 import { crossEntropy } from '../../../tensor/losses';
 import { logitsFunction } from '../../../tensor/models/logits';
 import { openDataParallel, threadsFor } from '../../../tensor/parallel';
-import { workerExecArgv } from '../../../tensor/parallel/pool';
+import { workerExecArgv } from '../../../tensor/parallel/spawn';
 import type { DataParallelPool } from '../../../tensor/parallel';
 import { parseTrainingConfig } from '../../../tensor/training/config';
 import type { TrainingConfigInput } from '../../../tensor/training/config';
@@ -225,11 +225,15 @@ describe('Trainer with shards', () => {
 });
 
 describe('worker threads', () => {
-  it("under auto are the machine's cores, one on a GPU (one training at a time); a number is kept", () => {
+  it('under auto are the cores on wasm and cpu, one on TensorFlow (its own pools use them); a number is kept', () => {
     assert.equal(threadsFor('wasm', 'auto'), availableParallelism());
-    assert.equal(threadsFor('tensorflow', 'auto'), availableParallelism());
+    assert.equal(threadsFor('cpu', 'auto'), availableParallelism());
+    assert.equal(threadsFor('tensorflow', 'auto'), 1);
     assert.equal(threadsFor('tensorflow-gpu', 'auto'), 1);
+    assert.equal(threadsFor('tensorflow', 2), 2);
     assert.equal(threadsFor('tensorflow-gpu', 3), 3);
+    assert.equal(threadsFor('wasm', 'auto', 5), 5, "auto is the worker's cores when it names them");
+    assert.equal(threadsFor('tensorflow', 'auto', 5), 1);
   });
 
   it("inherit the process's Node flags less its preloads, which would fail before the thread registers tsx", () => {

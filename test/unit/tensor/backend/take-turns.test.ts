@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { takeTurns } from '../../../../worker/main';
 
-// A worker polling two heavy queues (plain and <heavy>@<backend>) runs its heavy activities one at a time.
+// A heavy worker shares its cores between the activities of every heavy queue it polls (plain and <heavy>@<backend>).
 describe('takeTurns', () => {
   it('runs at most `slots` activities at once, in arrival order; a waiting one heartbeats its start details', async () => {
     const log: string[] = [];
@@ -59,5 +59,43 @@ describe('takeTurns', () => {
     while (gates.length === 0) await new Promise((r) => setTimeout(r, 10));
     gates.shift()!();
     assert.equal(await c, 'done');
+  });
+
+  it('shares the slots by need: shards side by side, a training alone, first come first served', async () => {
+    const log: string[] = [];
+    const gates = new Map<string, () => void>();
+    const body = async (name: string) => {
+      log.push(`start ${name}`);
+      await new Promise<void>((r) => gates.set(name, r));
+      log.push(`end ${name}`);
+    };
+    const acts = takeTurns({ shard: body, train: body }, 2, (name) => (name === 'shard' ? 1 : 2));
+    const run = (fn: (name: string) => Promise<void>, name: string) => new MockActivityEnvironment().run(fn, name);
+    const until = async (name: string) => {
+      while (!gates.has(name)) await new Promise((r) => setTimeout(r, 5));
+    };
+    const a = run(acts.shard, 'a');
+    const b = run(acts.shard, 'b');
+    await until('a');
+    await until('b');
+    const t = run(acts.train, 't');
+    const c = run(acts.shard, 'c'); // behind the training, though a slot frees first
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(log, ['start a', 'start b'], 'two shards run side by side; the training waits for both slots');
+    gates.get('a')!();
+    await a;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(log, ['start a', 'start b', 'end a'], 'one free slot goes to nobody: the training is first');
+    gates.get('b')!();
+    await b;
+    await until('t');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!gates.has('c'), 'a shard does not run beside a training');
+    gates.get('t')!();
+    await t;
+    await until('c');
+    gates.get('c')!();
+    await c;
+    assert.deepEqual(log, ['start a', 'start b', 'end a', 'end b', 'start t', 'end t', 'start c', 'end c']);
   });
 });

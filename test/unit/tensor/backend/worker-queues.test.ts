@@ -9,11 +9,11 @@ const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const script = `
   const { heavyQueues } = await import('./worker/main.ts');
   const lines = [];
-  const queues = await heavyQueues('hq', process.env.ASK || undefined, (l) => lines.push(l));
-  console.log(JSON.stringify({ queues, lines }));
+  const { queues, backend } = await heavyQueues('hq', process.env.ASK || undefined, (l) => lines.push(l));
+  console.log(JSON.stringify({ queues, backend, lines }));
 `;
 
-function queuesFor(ask: string | undefined): { queues: string[]; lines: string[] } {
+function queuesFor(ask: string | undefined): { queues: string[]; backend: string; lines: string[] } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: root,
     encoding: 'utf8',
@@ -27,12 +27,15 @@ describe('heavy queues of a worker', () => {
   const best = bestBackend();
 
   it('without --backend: the plain heavy queue and <heavy>@<the backend that started>', () => {
-    assert.deepEqual(queuesFor(undefined).queues, ['hq', `hq@${best}`]);
+    const { queues, backend } = queuesFor(undefined);
+    assert.deepEqual(queues, ['hq', `hq@${best}`]);
+    assert.equal(backend, best);
   });
 
   it("--backend cpu: only hq@cpu, since cpu is never the machine's best, and a line saying why", () => {
-    const { queues, lines } = queuesFor('cpu');
+    const { queues, backend, lines } = queuesFor('cpu');
     assert.deepEqual(queues, ['hq@cpu']);
+    assert.equal(backend, 'cpu');
     assert.ok(
       lines.some((l) => l.includes(`not polling hq`) && l.includes(best)),
       lines.join('\n'),
