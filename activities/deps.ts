@@ -30,7 +30,8 @@ export interface ActivityDeps {
   backend?: string;
   /**
    * Cores the heavy work may use (the worker's `threads`): a training with `compute.threads: auto` trains on that
-   * many; above 1, each evaluation shard runs on a thread of its own. Default: this machine's cores.
+   * many on wasm (see `threadsFor`); above 1, each evaluation shard runs on a thread of its own. Default: this
+   * machine's cores.
    */
   threads?: number;
 }

@@ -50,8 +50,9 @@ export interface WorkerOptions {
   /** Worker cache (datasets, downloads); default `<TEMPERED_HOME>/cache` (TEMPERED_CACHE_DIR). */
   cacheDir?: string;
   /**
-   * Cores the heavy work uses (TEMPERED_WORKER_THREADS): a training takes them all (`compute.threads: auto` trains
-   * one shard per core), an evaluation shard one, on a thread of its own, so that many shards run side by side.
+   * Cores the heavy work uses (TEMPERED_WORKER_THREADS): a training takes them all (on wasm `compute.threads: auto`
+   * trains one shard per core), an evaluation shard one, on a thread of its own, so that many shards run side by
+   * side (an evaluation's extras take one too).
    * Default: this machine's cores; 1 on tensorflow-gpu (one training per GPU).
    */
   threads?: number;
@@ -103,6 +104,9 @@ export const TENSORFLOW_NOTICE =
 export const DEFAULT_HEARTBEAT_THROTTLE = '5s';
 
 const env = process.env;
+
+/** The heavy activities that use one core; the others use all of the worker's. */
+const ONE_CORE = new Set(['evaluateShard', 'evaluationExtras']);
 
 /** Runs the worker until a signal (or `options.signal`) stops it; resolves once it has drained. */
 export async function runWorker(options: WorkerOptions = {}): Promise<void> {
@@ -180,9 +184,10 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
     const names = queues.includes('io') ? [ioQueue] : [];
     if (heavy) {
       // One set of heavy activities for every heavy queue, sharing the worker's cores whichever queue a task came
-      // from: an evaluation shard takes one, any other heavy activity all of them.
+      // from: an evaluation shard (on a thread of its own) and an evaluation's extras (on this thread) take one
+      // each, so they run side by side; a training, or an evaluation in one piece, takes them all.
       const shared = takeTurns(activitiesFor(activities, 'heavy'), threads, (name) =>
-        name === 'evaluateShard' ? 1 : threads,
+        ONE_CORE.has(name) ? 1 : threads,
       );
       for (const taskQueue of heavy.queues) {
         workers.push(

@@ -5,7 +5,7 @@ import { checkBatch } from '../attacks';
 import type { AttackOptions } from '../attacks';
 import type { BackendName } from '../backend';
 import type { TrainingConfig } from '../training/config';
-import { packWeights, shardJobs } from '../training/shards';
+import { elements, packWeights, shardJobs } from '../training/shards';
 import type { ShardJob, ShardResult, ShardRunner } from '../training/shards';
 import type { FromWorker, Job, SharedBatch, ToWorker, WorkerInit } from './protocol';
 import { spawnTsWorker } from './spawn';
@@ -26,7 +26,6 @@ type Reply = Exclude<FromWorker, { type: 'ready' } | { type: 'error' }>;
 
 /** Trainable weights first, then the rest: the packing order of the shared weights and gradients. */
 const ordered = (model: tf.LayersModel) => [...model.trainableWeights, ...model.nonTrainableWeights];
-const size = (shape: readonly (number | null)[]) => shape.reduce((a: number, b) => a * (b ?? 1), 1);
 
 /** One worker thread and its one job in flight. */
 class Thread {
@@ -257,7 +256,7 @@ export async function openDataParallel(
   const { workers = 2, backend = 'wasm' } = options;
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`workers must be an integer ≥ 1, got ${workers}`);
   const weightShapes = ordered(model).map((w) => w.shape as number[]);
-  const total = weightShapes.reduce((a, s) => a + size(s), 0);
+  const total = weightShapes.reduce((a, s) => a + elements(s), 0);
   const weights = new SharedArrayBuffer(total * 4);
   const topology = JSON.stringify(model.toJSON(null, false));
   const threads = Array.from(

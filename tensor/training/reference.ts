@@ -49,7 +49,7 @@ export interface ReferenceOptions {
   /** continue from OUT/train-state.ckpt when it exists (written at every epoch end and every 50 batches) */
   resume: boolean;
   backend: BackendPreference;
-  /** training threads: each batch cut into this many shards trained side by side (auto: the cores); default auto */
+  /** training threads: each batch cut into this many shards trained side by side (auto: see `threadsFor`); default auto */
   threads: number | 'auto';
   dataDir: string;
 }

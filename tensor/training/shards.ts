@@ -111,14 +111,25 @@ export async function packWeights(weights: readonly tf.LayerVariable[]): Promise
   }
 }
 
+/** Elements of a tensor of `shape` (a weight's unknown dimensions count as 1). */
+export const elements = (shape: readonly (number | null)[]) => shape.reduce((a: number, b) => a * (b ?? 1), 1);
+
+/** Packed values (from {@link packWeights} or {@link combineShards}) cut into tensors of `shapes`; the caller owns them. */
+export function unpackTensors(shapes: readonly (readonly number[])[], values: Float32Array): tf.Tensor[] {
+  if (shapes.length === 0) return [];
+  return tf.tidy(() =>
+    tf.split(tf.tensor1d(values), shapes.map(elements)).map((part, i) => tf.reshape(part, shapes[i] as number[])),
+  );
+}
+
 /** Writes packed values (from {@link packWeights} or {@link combineShards}) back into `weights`. */
 export function unpackWeights(weights: readonly tf.LayerVariable[], values: Float32Array): void {
-  if (weights.length === 0) return;
-  const sizes = weights.map((w) => w.shape.reduce((a: number, b) => a * (b ?? 1), 1));
-  tf.tidy(() => {
-    const parts = tf.split(tf.tensor1d(values), sizes);
-    weights.forEach((w, i) => w.write(tf.reshape(parts[i], w.shape as number[])));
-  });
+  const parts = unpackTensors(
+    weights.map((w) => w.shape as number[]),
+    values,
+  );
+  weights.forEach((w, i) => w.write(parts[i]));
+  tf.dispose(parts);
 }
 
 /**

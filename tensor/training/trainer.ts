@@ -30,7 +30,7 @@ import {
 import type { OptimizerKind, OptimizerTensors } from './optimizer-state';
 import { recipeLossAndGrads } from './recipe-gradients';
 import { epsilonAt, learningRateAt } from './schedules';
-import { combineShards, inProcessRunner, shardJobs, unpackWeights } from './shards';
+import { combineShards, inProcessRunner, shardJobs, unpackTensors, unpackWeights } from './shards';
 import type { ShardRunner } from './shards';
 
 export interface TrainerOptions {
@@ -420,14 +420,9 @@ export class Trainer {
       const jobs = shardJobs(n, c.shards!, step);
       const combined = combineShards(jobs, await this.runner.run(this.model, x, y, c, jobs));
       unpackWeights(this.model.nonTrainableWeights, combined.stats);
-      const shapes = this.vars.map((v) => v.shape);
-      const grads = tf.tidy(() =>
-        tf
-          .split(
-            tf.tensor1d(combined.grads),
-            shapes.map((s) => s.reduce((a, b) => a * b, 1)),
-          )
-          .map((g, i) => tf.reshape(g, shapes[i])),
+      const grads = unpackTensors(
+        this.vars.map((v) => v.shape),
+        combined.grads,
       );
       return { loss: combined.loss, grads };
     } finally {

@@ -139,6 +139,7 @@ describe('usage errors come before any connection', () => {
       [['serve', '--port', 'x'], /--port: expected a positive integer/],
       [['serve', '--model', 'dir', '--pointer', 's3://a/b'], /give one, not both/],
       [['worker', '--queues', 'io,gpu'], /--queues: expected io, heavy or io,heavy/],
+      [['worker', '--threads', '0'], /--threads: expected a positive integer, got "0"/],
       [['run', 'a.yaml', '--bogus'], /bogus/],
     ];
     for (const [argv, message] of cases) {

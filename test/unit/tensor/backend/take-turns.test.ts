@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { takeTurns } from '../../../../worker/main';
+import { availableParallelism } from 'node:os';
+import { takeTurns, workerThreads } from '../../../../worker/main';
 
 // A heavy worker shares its cores between the activities of every heavy queue it polls (plain and <heavy>@<backend>).
 describe('takeTurns', () => {
@@ -97,5 +98,16 @@ describe('takeTurns', () => {
     gates.get('c')!();
     await c;
     assert.deepEqual(log, ['start a', 'start b', 'end a', 'end b', 'start t', 'end t', 'start c', 'end c']);
+  });
+});
+
+describe('the cores of a heavy worker', () => {
+  it("are this machine's, one on a GPU, or TEMPERED_WORKER_THREADS; a bad value names the variable", () => {
+    assert.equal(workerThreads({}, 'wasm'), availableParallelism());
+    assert.equal(workerThreads({}, 'tensorflow'), availableParallelism());
+    assert.equal(workerThreads({}, 'tensorflow-gpu'), 1);
+    assert.equal(workerThreads({ TEMPERED_WORKER_THREADS: '3' }, 'tensorflow-gpu'), 3);
+    for (const bad of ['0', '1.5', 'two'])
+      assert.throws(() => workerThreads({ TEMPERED_WORKER_THREADS: bad }, 'wasm'), /TEMPERED_WORKER_THREADS: expected/);
   });
 });
