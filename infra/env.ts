@@ -210,6 +210,16 @@ export const ENV_VARS: Record<string, EnvVar> = {
     default: '0',
     group: 'worker',
   },
+  TEMPERED_WORKER_THREADS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, 'expected a whole number of cores')
+      .refine((v) => Number(v) >= 1 && Number(v) <= 1024, 'expected a whole number of cores from 1 to 1024'),
+    description:
+      'cores the heavy work uses (`tempered worker --threads`): a training takes them all, an evaluation shard one',
+    default: "this machine's (1 on tensorflow-gpu)",
+    group: 'worker',
+  },
   TEMPERED_HEARTBEAT_THROTTLE: {
     schema: text,
     description: 'how often activities send heartbeats at most (default 5s); the worker passes it to its heavy child',

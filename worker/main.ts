@@ -300,8 +300,8 @@ export function takeTurns<T extends object>(activities: T, slots: number, need: 
 }
 
 /** The heavy work's cores: TEMPERED_WORKER_THREADS, else this machine's (one on a GPU). */
-export function workerThreads(e: NodeJS.ProcessEnv, backend: string): number {
-  const raw = e.TEMPERED_WORKER_THREADS;
+export function workerThreads(env: NodeJS.ProcessEnv, backend: string): number {
+  const raw = env.TEMPERED_WORKER_THREADS;
   if (raw === undefined || raw === '') return backend === 'tensorflow-gpu' ? 1 : availableParallelism();
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 1024) {
