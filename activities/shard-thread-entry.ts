@@ -1,7 +1,7 @@
 /** The thread of one evaluation shard (started by activities/shard-thread.ts). */
-import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../tensor/backend';
+import { loadModelFromBytes } from '../tensor/models/io';
 import { runPhases } from './evaluate-phases';
 import type { FromShardThread, ShardThreadInit } from './shard-thread';
 
@@ -10,7 +10,7 @@ const post = (m: FromShardThread) => parentPort!.postMessage(m);
 
 try {
   await initBackend(init.backend, { log: () => {} });
-  const model = await tf.loadLayersModel(tf.io.fromMemory(init.model));
+  const model = await loadModelFromBytes(init.model);
   try {
     const done = await runPhases(model, init.test, init.spec, init.range, init.start, {
       report: (beat) => post({ type: 'beat', beat }),

@@ -4,17 +4,20 @@
  * heartbeats and cancellation. The thread runs the same `runPhases` as the main thread would, on the same images
  * and seeds, so a shard's results do not depend on where it ran.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../tensor/backend';
 import type { LabeledImages } from '../tensor/eval/data';
 import type { SuiteShardResult } from '../tensor/eval/reduce';
+import { saveModelToBytes } from '../tensor/models/io';
+import type { ModelFiles } from '../tensor/models/io';
 import { spawnTsWorker } from '../tensor/parallel/spawn';
 import type { PhasesSpec, ShardHeartbeat, ShardRange } from './evaluate-phases';
 
 /** What the thread starts with (`workerData`). */
 export interface ShardThreadInit {
   backend: BackendName;
-  model: tf.io.ModelArtifacts;
+  /** The model's files, as the object store holds them. */
+  model: ModelFiles;
   /** The evaluated test images up to the shard's last one (image numbers stay the test split's). */
   test: LabeledImages;
   spec: PhasesSpec;
@@ -26,18 +29,6 @@ export type FromShardThread =
   | { type: 'beat'; beat: ShardHeartbeat }
   | { type: 'done'; done: SuiteShardResult[] }
   | { type: 'error'; name: string; message: string };
-
-/** `model`'s topology and weights, as `tf.loadLayersModel(tf.io.fromMemory(...))` reads them back. */
-async function artifactsOf(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return artifacts!;
-}
 
 /** The first `count` images of `d`, copied (a view would send its whole buffer to the thread). */
 function firstImages(d: LabeledImages, count: number): LabeledImages {
@@ -70,7 +61,7 @@ export async function runPhasesOnThread(
   signal?.throwIfAborted();
   const init: ShardThreadInit = {
     backend,
-    model: await artifactsOf(model),
+    model: await saveModelToBytes(model),
     test: firstImages(test, Math.min(test.count, range.start + range.count)),
     spec: { evaluation: spec.evaluation, attack: spec.attack, epsilon: spec.epsilon, training: spec.training },
     range,
